@@ -1,0 +1,1 @@
+"""Email format: compose, parse, screen; no network."""
