@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from replygate import __version__
-from replygate.cli import reply
+from replygate.cli import db, demo, reply, secrets
 
 app = typer.Typer(
     name="replygate",
@@ -16,7 +16,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(db.app, name="db")
+app.add_typer(secrets.app, name="secrets")
 app.add_typer(reply.app, name="reply")
+app.command("demo")(demo.demo)
 
 
 def _show_version(value: bool) -> None:

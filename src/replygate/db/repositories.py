@@ -1,0 +1,327 @@
+"""Repositories: every query lives here; they never commit (the unit of work does)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from replygate.db.tables import (
+    ApprovalRequestRow,
+    ApproverRow,
+    AuditEventRow,
+    DecisionRow,
+    InboundLedgerRow,
+    InstanceMeta,
+    OutboxRow,
+)
+from replygate.domain.model import (
+    ApprovalRequest,
+    Channel,
+    Decision,
+    Policy,
+    PolicyKind,
+    RequestState,
+    Verdict,
+)
+from replygate.errors import Conflict
+from replygate.services.ports import Clock
+
+
+class ConcurrentChange(Conflict):
+    """The row changed in the database since it was read; the use case should retry."""
+
+
+class SqlRequestRepository:
+    """Approval requests as domain objects, mapped to and from their rows."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._loaded_versions: dict[str, int] = {}
+
+    def add(self, request: ApprovalRequest, *, instance: str, **extra: Any) -> None:
+        row = ApprovalRequestRow(id=request.id, instance=instance, **extra)
+        _copy_to_row(request, row)
+        row.version = 1
+        self._loaded_versions[request.id] = 1
+        self._session.add(row)
+        for position, address in enumerate(request.approvers):
+            self._session.add(
+                ApproverRow(request_id=request.id, address=address, position=position)
+            )
+        self._session.flush()
+
+    def get(self, request_id: str) -> ApprovalRequest | None:
+        row = self._session.get(ApprovalRequestRow, request_id.upper())
+        return None if row is None else self._to_domain(row)
+
+    def get_for_update(self, request_id: str) -> ApprovalRequest | None:
+        """Like ``get``, locking the row on PostgreSQL (SQLite serialises writers anyway)."""
+        row = self._session.get(ApprovalRequestRow, request_id.upper(), with_for_update=True)
+        return None if row is None else self._to_domain(row)
+
+    def find_by_idempotency_key(self, key: str) -> ApprovalRequest | None:
+        row = self._session.scalar(
+            select(ApprovalRequestRow).where(ApprovalRequestRow.idempotency_key == key)
+        )
+        return None if row is None else self._to_domain(row)
+
+    def find_by_message_id(self, message_id: str) -> ApprovalRequest | None:
+        row = self._session.scalar(
+            select(ApprovalRequestRow).where(ApprovalRequestRow.message_id == message_id)
+        )
+        return None if row is None else self._to_domain(row)
+
+    def set_message_id(self, request_id: str, message_id: str) -> None:
+        row = self._session.get_one(ApprovalRequestRow, request_id)
+        row.message_id = message_id
+
+    def save(self, request: ApprovalRequest) -> None:
+        """Write state changes and new decisions.
+
+        Raises ``ConcurrentChange`` when the request changed in the database since it was
+        loaded (another worker decided meanwhile), so no decision is silently lost.
+        """
+        loaded = self._loaded_versions[request.id]
+        bumped = self._session.execute(
+            update(ApprovalRequestRow)
+            .where(ApprovalRequestRow.id == request.id, ApprovalRequestRow.version == loaded)
+            .values(version=loaded + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if bumped.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentChange(f"request {request.id} changed since it was read; retry")
+        self._loaded_versions[request.id] = loaded + 1
+        row = self._session.get_one(ApprovalRequestRow, request.id)
+        _copy_to_row(request, row)
+        row.version = loaded + 1
+        known = set(
+            self._session.scalars(
+                select(DecisionRow.approver).where(DecisionRow.request_id == request.id)
+            )
+        )
+        for decision in request.decisions:
+            if decision.approver not in known:
+                self._session.add(_decision_row(request.id, decision))
+        self._session.flush()
+
+    def list(
+        self, *, state: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Sequence[ApprovalRequest]:
+        query = select(ApprovalRequestRow).order_by(
+            ApprovalRequestRow.created_at.desc(), ApprovalRequestRow.id
+        )
+        if state is not None:
+            query = query.where(ApprovalRequestRow.state == state)
+        rows = self._session.scalars(query.limit(limit).offset(offset)).all()
+        return [self._to_domain(row) for row in rows]
+
+    def due_for_expiry(self, now: datetime, limit: int = 100) -> Sequence[str]:
+        query = (
+            select(ApprovalRequestRow.id)
+            .where(
+                ApprovalRequestRow.state == RequestState.PENDING.value,
+                ApprovalRequestRow.expires_at <= now,
+            )
+            .limit(limit)
+        )
+        return list(self._session.scalars(query))
+
+    def _to_domain(self, row: ApprovalRequestRow) -> ApprovalRequest:
+        self._loaded_versions[row.id] = row.version
+        approvers = self._session.scalars(
+            select(ApproverRow.address)
+            .where(ApproverRow.request_id == row.id)
+            .order_by(ApproverRow.position)
+        ).all()
+        decisions = self._session.scalars(
+            select(DecisionRow).where(DecisionRow.request_id == row.id).order_by(DecisionRow.id)
+        ).all()
+        request = ApprovalRequest(
+            id=row.id,
+            title=row.title,
+            requester=row.requester,
+            approvers=tuple(approvers),
+            policy=Policy(
+                kind=PolicyKind(row.policy_kind),
+                quorum=row.policy_quorum,
+                reject_vetoes=row.reject_vetoes,
+                allow_self_approval=row.allow_self_approval,
+                allow_delegates=row.allow_delegates,
+            ),
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            details=row.details,
+            metadata=dict(row.metadata_json),
+        )
+        # State and decisions are restored as stored, not replayed: a policy read
+        # back must never re-decide a closed request.
+        request.state = RequestState(row.state)
+        request.closed_at = row.closed_at
+        request.closed_reason = row.closed_reason
+        request.decisions = [
+            Decision(
+                approver=d.approver,
+                verdict=Verdict(d.verdict),
+                comment=d.comment,
+                channel=Channel(d.channel),
+                decided_at=d.decided_at,
+                evidence=dict(d.evidence),
+            )
+            for d in decisions
+        ]
+        return request
+
+
+def _copy_to_row(request: ApprovalRequest, row: ApprovalRequestRow) -> None:
+    row.title = request.title
+    row.details = request.details
+    row.requester = request.requester
+    row.policy_kind = request.policy.kind.value
+    row.policy_quorum = request.policy.quorum
+    row.reject_vetoes = request.policy.reject_vetoes
+    row.allow_self_approval = request.policy.allow_self_approval
+    row.allow_delegates = request.policy.allow_delegates
+    row.state = request.state.value
+    row.created_at = request.created_at
+    row.expires_at = request.expires_at
+    row.closed_at = request.closed_at
+    row.closed_reason = request.closed_reason
+    row.metadata_json = dict(request.metadata)
+
+
+def _decision_row(request_id: str, decision: Decision) -> DecisionRow:
+    return DecisionRow(
+        request_id=request_id,
+        approver=decision.approver,
+        verdict=decision.verdict.value,
+        comment=decision.comment,
+        channel=decision.channel.value,
+        decided_at=decision.decided_at,
+        evidence=dict(decision.evidence),
+    )
+
+
+class SqlOutboxRepository:
+    """Work to send after commit. Claiming is a conditional update, safe across replicas."""
+
+    def __init__(self, session: Session, clock: Clock) -> None:
+        self._session = session
+        self._clock = clock
+
+    def add(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        request_id: str | None = None,
+        mailbox: str | None = None,
+        due: datetime | None = None,
+    ) -> int:
+        now = self._clock.now()
+        row = OutboxRow(
+            kind=kind,
+            payload=payload,
+            request_id=request_id,
+            mailbox=mailbox,
+            state="pending",
+            attempts=0,
+            next_attempt_at=due or now,
+            created_at=now,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return row.id
+
+    def get(self, outbox_id: int) -> OutboxRow | None:
+        return self._session.get(OutboxRow, outbox_id)
+
+    def claim_due(self, worker: str, lease_until: datetime, limit: int = 10) -> list[OutboxRow]:
+        """Claim pending rows that are due, or whose claim expired (a worker died)."""
+        now = self._clock.now()
+        due = and_(OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now)
+        abandoned = and_(OutboxRow.state == "claimed", OutboxRow.claimed_until < now)
+        query = (
+            select(OutboxRow)
+            .where(or_(due, abandoned))
+            .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = list(self._session.scalars(query))
+        for row in rows:
+            row.state = "claimed"
+            row.claimed_by = worker
+            row.claimed_until = lease_until
+        self._session.flush()
+        return rows
+
+    def list(self, *, state: str | None = None, limit: int = 100) -> Sequence[OutboxRow]:
+        query = select(OutboxRow).order_by(OutboxRow.id.desc()).limit(limit)
+        if state is not None:
+            query = query.where(OutboxRow.state == state)
+        return list(self._session.scalars(query))
+
+
+class SqlInboundLedger:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def find(self, mailbox: str, message_key: str) -> InboundLedgerRow | None:
+        return self._session.scalar(
+            select(InboundLedgerRow).where(
+                InboundLedgerRow.mailbox == mailbox.lower(),
+                InboundLedgerRow.message_key == message_key,
+            )
+        )
+
+    def add(self, row: InboundLedgerRow) -> InboundLedgerRow:
+        row.mailbox = row.mailbox.lower()
+        self._session.add(row)
+        self._session.flush()
+        return row
+
+    def mark_disposed(self, ledger_id: int, disposal: str, at: datetime) -> None:
+        self._session.execute(
+            update(InboundLedgerRow)
+            .where(InboundLedgerRow.id == ledger_id)
+            .values(disposal=disposal, disposed_at=at)
+        )
+
+
+class SqlAuditLog:
+    def __init__(self, session: Session, clock: Clock) -> None:
+        self._session = session
+        self._clock = clock
+
+    def record(
+        self, actor: str, action: str, target: str = "", details: dict[str, Any] | None = None
+    ) -> None:
+        self._session.add(
+            AuditEventRow(
+                at=self._clock.now(),
+                actor=actor,
+                action=action,
+                target=target,
+                details=details or {},
+            )
+        )
+
+    def recent(self, limit: int = 100) -> Sequence[AuditEventRow]:
+        query = select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(limit)
+        return list(self._session.scalars(query))
+
+
+class SqlInstanceMeta:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, key: str) -> str | None:
+        row = self._session.get(InstanceMeta, key)
+        return None if row is None else row.value
+
+    def put(self, key: str, value: str) -> None:
+        self._session.merge(InstanceMeta(key=key, value=value))

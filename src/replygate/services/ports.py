@@ -1,0 +1,67 @@
+"""The ports use cases depend on; adapters (db, graph, smtp, imap) implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from replygate.domain.model import ApprovalRequest
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, aware, in UTC."""
+        ...
+
+
+class RequestRepository(Protocol):
+    def add(self, request: ApprovalRequest, *, instance: str, **extra: Any) -> None: ...
+
+    def get(self, request_id: str) -> ApprovalRequest | None: ...
+
+    def save(self, request: ApprovalRequest) -> None: ...
+
+    def list(
+        self, *, state: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Sequence[ApprovalRequest]: ...
+
+
+class OutboxRepository(Protocol):
+    def add(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        request_id: str | None = None,
+        mailbox: str | None = None,
+        due: datetime | None = None,
+    ) -> int: ...
+
+
+class AuditLog(Protocol):
+    def record(
+        self, actor: str, action: str, target: str = "", details: dict[str, Any] | None = None
+    ) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: nothing is kept unless ``commit`` is called before the block ends."""
+
+    requests: RequestRepository
+    outbox: OutboxRepository
+    audit: AuditLog
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
