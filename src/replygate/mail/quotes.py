@@ -74,6 +74,7 @@ class ServiceMarkers:
         "asks for your approval",
         "reply with approve or reject",
         "please keep this line and everything below it",
+        "we could not read a decision in your reply",
     )
     block_end: re.Pattern[str] = re.compile(r"^reference:\s*rg-", _I)
     lines: tuple[re.Pattern[str], ...] = (
@@ -81,6 +82,7 @@ class ServiceMarkers:
         re.compile(r"^(?:approve|reject)\s*<mailto:", _I),
         re.compile(r"^reference:\s*rg-", _I),
         re.compile(r"please keep this line and everything below it", _I),
+        re.compile(r"^view in replygate:\s*\S+$", _I),
     )
     title: str | None = None
 
