@@ -1,0 +1,28 @@
+"""Run the benchmarks (all, or those named) and write docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+from bench.figures import Figure, render
+
+BENCHMARKS = ["startup"]
+OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+
+def main(names: list[str]) -> None:
+    figures: list[Figure] = []
+    for name in names or BENCHMARKS:
+        module = importlib.import_module(f"bench.{name}")
+        for figure in module.run():
+            print(f"{figure.name}: {figure.value:.3g} {figure.unit} (goal {figure.goal})")
+            figures.append(figure)
+    OUTPUT.parent.mkdir(exist_ok=True)
+    OUTPUT.write_text(render(figures))
+    print(f"wrote {OUTPUT}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
