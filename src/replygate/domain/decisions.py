@@ -57,7 +57,7 @@ REJECT_WORDS = frozenset(
 )
 # Negations that turn an approve word at the start of the line into a reject.
 _NEGATION = re.compile(
-    r"(?:do\s+not|don['’]t|dont|not|ne\s+pas|pas|nicht|no|niet)\s+(\w+)", re.IGNORECASE
+    r"(?:do\s+not|don['’]t|dont|not|ne\s+pas|pas|nicht|no|niet)\s+([^\W_]+)", re.IGNORECASE
 )
 # Words that put a condition on the decision in the same clause: "approve if ...".
 _CONDITIONS = re.compile(
@@ -180,7 +180,7 @@ def _decision_word(body: str) -> _Word:
             return _Word(Verdict.REJECT, negated.end(), "negation")
         if negated_word in REJECT_WORDS:
             return _Word(None, 0, "negated_reject")
-    match = re.match(r"\w+", body)
+    match = re.match(r"[^\W_]+", body)
     if match is None:
         return _Word(None, 0, "no_decision_word")
     word = match.group(0).casefold()
@@ -196,13 +196,13 @@ def _decision_word(body: str) -> _Word:
 def _is_whole(text: str, end: int) -> bool:
     """The word ending at ``end`` is followed by the end, whitespace or punctuation.
 
-    A hyphen or apostrophe glued to more letters ("approved-ish", "yes'm") continues
+    A hyphen, underscore or apostrophe glued to more letters ("approved-ish") continues
     the word instead.
     """
     if end >= len(text):
         return True
     following = text[end]
-    if following in "-'’" and end + 1 < len(text) and text[end + 1].isalnum():
+    if following in "-_'’" and end + 1 < len(text) and text[end + 1].isalnum():
         return False
     return _is_punctuation_or_space(following)
 
