@@ -63,12 +63,12 @@ def _addr(value: dict[str, Any]) -> tuple[str, str]:
 
 
 def _format_addresses(values: list[dict[str, Any]]) -> str:
-    return ", ".join(str(Address(*_display(v))) for v in values)
+    return ", ".join(_format(v) for v in values)
 
 
-def _display(value: dict[str, Any]) -> tuple[str, str]:
+def _format(value: dict[str, Any]) -> str:
     name, address = _addr(value)
-    return (name if name != address else ""), address
+    return str(Address(display_name=name if name != address else "", addr_spec=address))
 
 
 @dataclass
@@ -95,9 +95,9 @@ def html_to_text(content: str) -> str:
 def build_mime(out: Outgoing) -> bytes:
     msg = out.message
     em = EmailMessage(policy=email.policy.SMTP)
-    em["From"] = str(Address(*_display(out.from_)))
+    em["From"] = _format(out.from_)
     if out.sender is not None:
-        em["Sender"] = str(Address(*_display(out.sender)))
+        em["Sender"] = _format(out.sender)
     if msg.get("toRecipients"):
         em["To"] = _format_addresses(msg["toRecipients"])
     if msg.get("ccRecipients"):
@@ -217,7 +217,9 @@ def parse_mime(raw: bytes) -> dict[str, Any]:
     sent = _sent_date(_header(msg, "Date"))
     subject = _header(decoded, "Subject")
     index_b64 = _header(msg, "Thread-Index")
-    headers = [{"name": k, "value": re.sub(r"\r?\n[ \t]+", " ", str(v))} for k, v in msg.items()]
+    headers = [
+        {"name": k, "value": re.sub(r"\r?\n[ \t]+", " ", str(v)).strip()} for k, v in msg.items()
+    ]
     return {
         "subject": subject,
         "from": frm[0] if frm else None,
