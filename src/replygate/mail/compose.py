@@ -70,6 +70,7 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 # Bidirectional embeddings, overrides and isolates can reorder what a reader sees around
 # them (the token tag included); right-to-left letters themselves are kept.
 _BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+_LINE_BREAKS = re.compile(r"\r\n|[\r\v\f\x1c-\x1e\x85\u2028\u2029]")
 _URL = re.compile(r"^https?://[^\s<>\"]+$", re.IGNORECASE)
 # Lines of user text that could pass for our reference block in a quoted reply.
 _LOOKALIKE_SEPARATOR = re.compile(r"(?im)^([\s>]*)-+\s*please keep this line\b.*$")
@@ -91,9 +92,15 @@ def clip(value: str, limit: int) -> str:
 
 def defuse(text: str) -> str:
     """Multi-line user text, minus anything that would pass for our reference block."""
-    text = text.translate(_BIDI_CONTROLS).replace("\r\n", "\n").replace("\r", "\n")
+    text = _LINE_BREAKS.sub("\n", text.translate(_BIDI_CONTROLS))
+    text = "".join(" " if unicodedata.category(c) == "Cc" and c not in "\n\t" else c for c in text)
     text = _LOOKALIKE_SEPARATOR.sub(r"\1[reference line removed]", text)
     return _LOOKALIKE_REFERENCE.sub(r"\1Reference -", text)
+
+
+def shown(value: str, limit: int = MAX_VALUE) -> str:
+    """A single-line value as a mail body shows it: one line, defused, bounded."""
+    return clip(defuse(one_line(value)), limit)
 
 
 def format_time(moment: datetime, tz: tzinfo) -> str:
@@ -136,7 +143,7 @@ class Row:
 
 
 def _label(key: str) -> str:
-    label = clip(one_line(key), 60) or "(no name)"
+    label = shown(key, 60) or "(no name)"
     if label.replace("_", "").replace("-", "").isalnum() and label.islower():
         words = label.replace("_", " ").replace("-", " ").split()
         label = " ".join("URL" if w == "url" else w for w in words)
@@ -157,11 +164,11 @@ def metadata_rows(metadata: Mapping[str, str]) -> list[Row]:
             url = folded.get(base + suffix)
             if url is not None and _URL.match(url) and not base.endswith("url"):
                 paired.add(base + suffix)
-                rows.append(Row(_label(key), clip(value, MAX_VALUE), url))
+                rows.append(Row(_label(key), shown(value), url))
                 break
         else:
             link = value if _URL.match(value) and len(value) <= MAX_VALUE else None
-            rows.append(Row(_label(key), clip(value, MAX_VALUE), link))
+            rows.append(Row(_label(key), shown(value), link))
     return [r for r, (k, _) in zip(rows, items, strict=True) if k.strip().casefold() not in paired]
 
 
@@ -221,7 +228,7 @@ def outcome_sentence(request: ApprovalRequest, tz: tzinfo) -> str:
         got, needed = request.count(Verdict.APPROVE), request.approvals_needed
         return f"Expired on {when} without enough approvals ({got} of {needed})."
     if state is RequestState.CANCELLED:
-        reason = clip(one_line(request.closed_reason), MAX_VALUE) or "cancelled"
+        reason = shown(request.closed_reason) or "cancelled"
         return f"Cancelled on {when} ({reason})."
     return "Still waiting for approvals."
 
@@ -236,9 +243,9 @@ def status_sentence(request: ApprovalRequest, tz: tzinfo) -> str:
 def decision_lines(decisions: Sequence[Decision]) -> list[str]:
     lines = []
     for d in decisions:
-        said = one_line(d.comment)
+        said = shown(d.comment)
         verb = "approved" if d.verdict is Verdict.APPROVE else "rejected"
-        lines.append(f"{d.approver} {verb}" + (f": {clip(said, MAX_VALUE)}" if said else ""))
+        lines.append(f"{d.approver} {verb}" + (f": {said}" if said else ""))
     return lines
 
 
@@ -308,7 +315,7 @@ class IncomingReply:
 def subject_for(token: ReplyToken, title: str) -> str:
     """``[<token>] <title>`` on one line, at most ``MAX_SUBJECT`` characters."""
     tag = f"[{token}] "
-    return tag + clip(one_line(title), MAX_SUBJECT - len(tag))
+    return tag + clip(one_line(title) or "(no title)", MAX_SUBJECT - len(tag))
 
 
 def reference_block(token: ReplyToken, newline: str = "\n") -> str:
@@ -335,8 +342,8 @@ def _answer_links(request: ApprovalRequest, token: ReplyToken, ctx: MailContext)
 def _common(request: ApprovalRequest, token: ReplyToken, ctx: MailContext) -> dict[str, object]:
     return {
         "token": str(token),
-        "title": clip(one_line(request.title), MAX_TITLE),
-        "requester": one_line(ctx.requester_name or request.requester),
+        "title": shown(request.title, MAX_TITLE) or "(no title)",
+        "requester": shown(ctx.requester_name or request.requester),
         "public_url": ctx.request_url(request.id),
         "reference_line": REFERENCE_LINE,
         "instructions": INSTRUCTIONS,
@@ -459,8 +466,8 @@ def compose_cancelled(
     reason: str = "",
 ) -> OutboundEmail:
     """Tell every approver that the request was cancelled and nothing is needed."""
-    who = one_line(cancelled_by or ctx.requester_name or request.requester)
-    view = {"cancelled_by": who, "reason": clip(one_line(reason), MAX_VALUE)}
+    who = shown(cancelled_by or ctx.requester_name or request.requester)
+    view = {"cancelled_by": who, "reason": shown(reason)}
     return _build(
         MailKind.CANCELLED,
         "cancelled",
@@ -544,8 +551,8 @@ def compose_could_not_read(
 ) -> OutboundEmail:
     """Ask again, once: say what was read and how to answer."""
     view = {
-        "reason": clip(one_line(reason).rstrip(". "), MAX_VALUE),
-        "first_line": clip(one_line(first_line), MAX_VALUE),
+        "reason": shown(reason).rstrip(". "),
+        "first_line": shown(first_line),
         **_answer_links(request, token, ctx),
     }
     return _answer(MailKind.COULD_NOT_READ, "could_not_read", request, token, ctx, reply, view)

@@ -12,10 +12,12 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.nonmultipart import MIMENonMultipart
+from email.policy import compat32
+from email.utils import format_datetime, formataddr
 from enum import StrEnum
 
 # Exchange Online accepts at most 500 recipients (To + Cc + Bcc) per message.
@@ -133,21 +135,47 @@ def thread_references(message_id: str | None, references: tuple[str, ...]) -> tu
     return tuple(ids)
 
 
-def _address(addr_spec: str, display_name: str = "") -> Address:
-    if any(c in addr_spec for c in "\r\n"):
-        raise ValueError(f"line break in an address: {addr_spec!r}")
-    return Address(display_name=_one_line(display_name), addr_spec=addr_spec.strip())
+# Display names are bounded so an encoded name never makes a header line too long.
+MAX_DISPLAY_NAME = 64
+_LONG_HEADER = 900
+
+
+def _address(addr_spec: str, display_name: str = "") -> str:
+    if any(c in addr_spec for c in '\r\n\t ,<>"') or addr_spec.count("@") != 1:
+        raise ValueError(f"not a single address: {addr_spec!r}")
+    name = _one_line(display_name)
+    if len(name) > MAX_DISPLAY_NAME:
+        name = name[: MAX_DISPLAY_NAME - 1].rstrip() + "…"
+    return formataddr((name, addr_spec.strip()), charset="utf-8")
 
 
 def _one_line(value: str) -> str:
     return " ".join(value.split())
 
 
+def _text_header(value: str) -> str | Header:
+    """An unstructured header value; RFC 2047 words when not ASCII or very long."""
+    value = _one_line(value)
+    if value.isascii() and len(value) < _LONG_HEADER:
+        return value
+    return Header(value, "utf-8")
+
+
+def _part(body: str, subtype: str) -> MIMENonMultipart:
+    charset = Charset("utf-8")
+    charset.body_encoding = QP  # readable in source, and no line exceeds 998 octets
+    part = MIMENonMultipart("text", subtype)
+    part.set_payload(body, charset)
+    del part["MIME-Version"]  # only the top level carries it
+    return part
+
+
 def to_mime(email: OutboundEmail, date: datetime) -> bytes:
     """The message as RFC 5322 bytes: multipart/alternative, text then HTML, UTF-8.
 
-    Header values that are not ASCII are RFC 2047 encoded by the ``SMTP`` policy, bodies
-    are quoted-printable so no line exceeds 998 octets whatever the data.
+    Built with the ``compat32`` API on purpose: the newer header folder of Python 3.11
+    drops the space between two RFC 2047 encoded words (a subject like "é é" comes back
+    as "éé"), while ``email.header.Header`` encodes it faithfully.
     """
     if date.tzinfo is None:
         raise ValueError("the Date of a message needs a time zone")
@@ -157,26 +185,37 @@ def to_mime(email: OutboundEmail, date: datetime) -> bytes:
         raise ValueError(
             f"{len(email.recipients)} recipients; Exchange accepts {MAX_RECIPIENTS} per message"
         )
-    msg = EmailMessage(policy=SMTP)
-    msg["Date"] = format_datetime(date)
-    msg["From"] = _address(email.from_address, email.from_name)
+    headers: list[tuple[str, str | Header]] = [
+        ("Date", format_datetime(date)),
+        ("From", _address(email.from_address, email.from_name)),
+    ]
     if email.sender is not None and email.sender.lower() != email.from_address.lower():
-        msg["Sender"] = _address(email.sender)
+        headers.append(("Sender", _address(email.sender)))
     if email.reply_to:
-        msg["Reply-To"] = [_address(a) for a in email.reply_to]
-    msg["To"] = [_address(a) for a in email.to]
+        headers.append(("Reply-To", ", ".join(_address(a) for a in email.reply_to)))
+    headers.append(("To", ", ".join(_address(a) for a in email.to)))
     if email.cc:
-        msg["Cc"] = [_address(a) for a in email.cc]
-    msg["Subject"] = _one_line(email.subject)
-    msg["Message-ID"] = email.message_id
+        headers.append(("Cc", ", ".join(_address(a) for a in email.cc)))
+    headers += [("Subject", _text_header(email.subject)), ("Message-ID", _msg_id(email.message_id))]
     if email.in_reply_to is not None:
-        msg["In-Reply-To"] = email.in_reply_to
+        headers.append(("In-Reply-To", _msg_id(email.in_reply_to)))
     if email.references:
-        msg["References"] = " ".join(email.references)
-    for name, value in email.headers.items():
+        headers.append(("References", " ".join(_msg_id(r) for r in email.references)))
+    for name, extra in email.headers.items():
         if not _HEADER_NAME.match(name) or name.lower() in _STRUCTURAL:
             raise ValueError(f"cannot set the header {name!r} as an extra header")
-        msg[name] = _one_line(value)
-    msg.set_content(email.text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    msg.add_alternative(email.html, subtype="html", charset="utf-8", cte="quoted-printable")
-    return msg.as_bytes()
+        headers.append((name, _text_header(extra)))
+    msg: Message[str, str | Header] = Message()
+    for name, value in headers:
+        msg[name] = value
+    msg["MIME-Version"] = "1.0"
+    msg["Content-Type"] = "multipart/alternative"  # the generator adds the boundary
+    msg.attach(_part(email.text, "plain"))
+    msg.attach(_part(email.html, "html"))
+    return msg.as_bytes(policy=compat32.clone(linesep="\r\n"))
+
+
+def _msg_id(value: str) -> str:
+    if not _MSG_ID.match(value.strip()):
+        raise ValueError(f"not a Message-ID: {value!r}")
+    return value.strip()

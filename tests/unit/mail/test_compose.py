@@ -232,7 +232,7 @@ def test_html_part_has_the_same_content() -> None:
         "GitHub Actions, contoso/payments-api, run 13650012345</a>",
         "any one approver; a single rejection rejects",
         "Wed, 5 Mar 2025 10:12 UTC",
-        f"<p style=\"margin:0 0 12px;\">{INSTRUCTIONS}</p>",
+        f'<p style="margin:0 0 12px;">{INSTRUCTIONS}</p>',
         ">Approve</a>",
         ">Reject</a>",
         f"{REFERENCE_LINE}<br>\nReference: RG-prod-7KQ2M9XW4D</p>",
@@ -305,7 +305,9 @@ def test_expiry_in_the_display_time_zone() -> None:
     assert format_time(moment, ZoneInfo("Europe/Berlin")) == "Wed, 5 Mar 2025 11:12 CET"
     assert format_time(moment, timezone(timedelta(hours=-5))) == "Wed, 5 Mar 2025 05:12 UTC-05:00"
     ctx = MailContext(from_address="g@contoso.com", timezone=ZoneInfo("Europe/Berlin"))
-    assert "Expires:     Wed, 5 Mar 2025 11:12 CET" in compose_request(make_request(), TOKEN, ctx).text
+    assert (
+        "Expires:     Wed, 5 Mar 2025 11:12 CET" in compose_request(make_request(), TOKEN, ctx).text
+    )
 
 
 def test_reminder_is_the_same_request_marked_as_reminder() -> None:
@@ -316,8 +318,12 @@ def test_reminder_is_the_same_request_marked_as_reminder() -> None:
     assert reminder.text.startswith("Reminder: Deploy payments-api 2.3.1 to production\n")
     assert "It is still waiting for your answer." in reminder.text
     assert "Reminder: Deploy payments-api" in reminder.html
-    marked = compose_reminder(request, TOKEN, CTX, to=("priya.nair@contoso.com",), mark_subject=True)
-    assert marked.subject == "Reminder: [RG-prod-7KQ2M9XW4D] Deploy payments-api 2.3.1 to production"
+    marked = compose_reminder(
+        request, TOKEN, CTX, to=("priya.nair@contoso.com",), mark_subject=True
+    )
+    assert (
+        marked.subject == "Reminder: [RG-prod-7KQ2M9XW4D] Deploy payments-api 2.3.1 to production"
+    )
     assert marked.to == ("priya.nair@contoso.com",)
     assert INSTRUCTIONS in marked.text
     assert marked.text.endswith("Reference: RG-prod-7KQ2M9XW4D\n")

@@ -125,7 +125,7 @@ def test_answer_without_a_message_id_is_not_threaded() -> None:
 
 
 def test_long_reference_chains_keep_the_root_and_the_latest() -> None:
-    chain = tuple(f"<m{i}@example.com>" for i in range(40)) + ("not an id",)
+    chain = (*(f"<m{i}@example.com>" for i in range(40)), "not an id")
     reply = IncomingReply("aisha.khan@contoso.com", "<last@example.com>", chain)
     mail = compose_closed_notice(make_request(), TOKEN, CTX, reply)
     assert len(mail.references) == MAX_REFERENCES
@@ -156,7 +156,9 @@ def test_confirmation_of_a_rejection_that_closed_the_request() -> None:
     mail = compose_confirmation(request, TOKEN, CTX, REPLY, rejection)
     assert mail.text.startswith('Your rejection of "Rotate orders-db')
     assert "Comment:  (none)" in mail.text
-    closed = "The request is closed. Rejected by grace.liu@contoso.com on Tue, 4 Mar 2025 10:17 UTC."
+    closed = (
+        "The request is closed. Rejected by grace.liu@contoso.com on Tue, 4 Mar 2025 10:17 UTC."
+    )
     assert closed in mail.text
     assert closed in mail.html
 
@@ -241,7 +243,7 @@ def test_outcome_notice_lists_decisions() -> None:
         "- erik.lindqvist@contoso.com rejected\n\n"
         "No action needed.\n"
     )
-    assert "<li dir=\"auto\">aisha.khan@contoso.com rejected: Not today</li>" in mail.html
+    assert '<li dir="auto">aisha.khan@contoso.com rejected: Not today</li>' in mail.html
 
 
 def test_outcome_needs_a_closed_request() -> None:
