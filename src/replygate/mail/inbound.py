@@ -104,10 +104,11 @@ def decode_header_value(value: str) -> str:
 
 
 def decode_bytes(payload: bytes, charset: str | None) -> str:
-    """Bytes in ``charset`` to text; unknown charsets fall back to UTF-8 then Latin-1."""
-    for candidate in (charset, "utf-8"):
-        if not candidate:
-            continue
+    """Bytes in ``charset`` to text; undeclared text is tried as UTF-8 then Windows-1252.
+
+    Whatever does not decode strictly is decoded with replacement characters.
+    """
+    for candidate in (charset, "utf-8") if charset else ("utf-8", "cp1252"):
         try:
             return payload.decode(_charset_alias(candidate), errors="strict")
         except (LookupError, UnicodeError):
@@ -138,7 +139,8 @@ def _header_bytes(raw: bytes) -> bytes:
 
 
 def _read_headers(parsed: Message, message: InboundMessage) -> None:
-    for name, value in parsed.items():
+    # Raw values keep 8-bit bytes (as surrogates) that items() would turn into Header objects.
+    for name, value in parsed.raw_items():
         message.headers.append((str(name).strip().lower(), _header_text(value)))
     message.from_ = _mailboxes(message.header_all("from"))
     message.sender = _mailboxes(message.header_all("sender"))
@@ -155,11 +157,18 @@ def _read_headers(parsed: Message, message: InboundMessage) -> None:
 
 def _header_text(value: object) -> str:
     if isinstance(value, str):
-        return decode_header_value(value)
+        return decode_header_value(_unfold(_undo_surrogates(value)))
     try:
         return str(make_header(value))  # type: ignore[arg-type]
     except Exception:  # a header object of unknown shape
         return str(value)
+
+
+def _undo_surrogates(value: str) -> str:
+    """Raw 8-bit header bytes (the parser keeps them as surrogates) decoded as UTF-8."""
+    if not any("\udc80" <= char <= "\udcff" for char in value):
+        return value
+    return decode_bytes(value.encode("ascii", errors="surrogateescape"), None)
 
 
 def _unfold(value: str) -> str:
