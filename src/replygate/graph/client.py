@@ -1,0 +1,240 @@
+"""The Graph HTTP client: immutable ids, a per-mailbox budget, Retry-After and backoff.
+
+Microsoft's Outlook limits are per app and mailbox: 4 requests in flight and 10,000 requests
+per 10 minutes. Each mailbox gets a semaphore and a token bucket here, so replygate waits
+on its own side instead of collecting 429s. Retry-After is always obeyed; a wait longer than
+`max_inline_wait` is not slept here but raised (GraphTransient.retry_after) so that a loop
+can re-queue the work.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from replygate.graph.errors import GraphFailure, GraphTransient
+from replygate.graph.responses import Who, error_for
+
+IMMUTABLE_IDS = 'IdType="ImmutableId"'
+
+
+@dataclass(frozen=True)
+class Budget:
+    concurrency: int = 4  # requests in flight per mailbox
+    requests: int = 10_000  # per `window` seconds per mailbox
+    window: float = 600.0
+    max_attempts: int = 5
+    backoff_base: float = 1.0
+    backoff_cap: float = 60.0
+    max_inline_wait: float = 60.0
+
+
+@dataclass
+class MailboxCounters:
+    requests: int = 0
+    throttled: int = 0  # 429 answers
+    retries: int = 0
+    failures: int = 0
+
+
+@dataclass
+class Counters:
+    """Requests and 429s per mailbox, for health and benchmarks."""
+
+    by_mailbox: dict[str, MailboxCounters] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def bump(self, mailbox: str, name: str, amount: int = 1) -> None:
+        with self._lock:
+            counters = self.by_mailbox.setdefault(mailbox, MailboxCounters())
+            setattr(counters, name, getattr(counters, name) + amount)
+
+    def snapshot(self) -> dict[str, MailboxCounters]:
+        with self._lock:
+            return {k: MailboxCounters(**vars(v)) for k, v in self.by_mailbox.items()}
+
+
+class TokenBucket:
+    """`capacity` tokens refilled evenly over `window` seconds; `take` waits for tokens."""
+
+    def __init__(
+        self,
+        capacity: int,
+        window: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleeper: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.capacity = float(capacity)
+        self.rate = capacity / window
+        self._tokens = float(capacity)
+        self._clock, self._sleep = clock, sleeper
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def take(self, count: int = 1) -> float:
+        """Take `count` tokens, sleeping until they exist; returns the time slept."""
+        slept = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                need = min(float(count), self.capacity)
+                if self._tokens >= need:
+                    self._tokens -= need
+                    return slept
+                wait = (need - self._tokens) / self.rate
+            self._sleep(wait)
+            slept += wait
+
+
+class GraphClient:
+    """Calls Graph v1.0 for any number of mailboxes, within each mailbox's budget."""
+
+    def __init__(
+        self,
+        graph_url: str,
+        auth: httpx.Auth | None = None,
+        *,
+        acting_user: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        verify: Any = True,
+        budget: Budget | None = None,
+        sleeper: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
+        timeout: httpx.Timeout | None = None,
+    ) -> None:
+        self.budget = budget or Budget()
+        self.acting_user = acting_user  # named in fixes ("grant Send As ... to <user>")
+        self.counters = Counters()
+        self._sleep, self._clock, self._jitter = sleeper, clock, jitter
+        self._http = httpx.Client(
+            base_url=graph_url.rstrip("/") + "/v1.0/",
+            auth=auth,
+            transport=transport,
+            verify=verify,
+            timeout=timeout or httpx.Timeout(30.0, connect=10.0),
+            headers={"Accept": "application/json"},
+        )
+        self._lock = threading.Lock()
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _mailbox_budget(self, mailbox: str) -> tuple[threading.BoundedSemaphore, TokenBucket]:
+        with self._lock:
+            if mailbox not in self._slots:
+                self._slots[mailbox] = threading.BoundedSemaphore(self.budget.concurrency)
+                self._buckets[mailbox] = TokenBucket(
+                    self.budget.requests, self.budget.window, clock=self._clock, sleeper=self._sleep
+                )
+            return self._slots[mailbox], self._buckets[mailbox]
+
+    @contextmanager
+    def _slot(self, mailbox: str, cost: int) -> Iterator[None]:
+        slots, bucket = self._mailbox_budget(mailbox)
+        bucket.take(cost)  # before the slot: a waiting request must not hold one
+        with slots:
+            yield
+
+    def backoff(self, attempt: int) -> float:
+        """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**(attempt-1))]."""
+        ceiling = min(self.budget.backoff_cap, self.budget.backoff_base * 2.0 ** (attempt - 1))
+        return ceiling * self._jitter()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        mailbox: str,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        prefer: tuple[str, ...] = (),
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+        cost: int = 1,
+    ) -> httpx.Response:
+        """One Graph call with retries. `url` is relative to /v1.0 or an absolute next link.
+
+        Non-idempotent calls (creating a draft) are retried only when Graph refused them
+        before doing anything (429/503 with Retry-After, or no connection made)."""
+        box = mailbox.casefold()
+        sent_headers = {
+            "Prefer": ", ".join((IMMUTABLE_IDS, *prefer)),
+            "client-request-id": str(uuid.uuid4()),
+            **(headers or {}),
+        }
+        attempt = 0
+        while True:
+            attempt += 1
+            error: GraphFailure
+            with self._slot(box, cost):
+                self.counters.bump(box, "requests", cost)
+                try:
+                    response = self._http.request(
+                        method, url, json=json, params=params, headers=sent_headers
+                    )
+                except httpx.TransportError as failure:
+                    error = self._network_error(failure, box, idempotent)
+                else:
+                    if response.status_code < 400:
+                        return response
+                    error = error_for(response, Who(mailbox, self.acting_user))
+                    if response.status_code == 429:
+                        self.counters.bump(box, "throttled")
+                    if not idempotent and error.retry_after is None:
+                        error.permanent = error.permanent or response.status_code not in (429, 503)
+            wait = self._wait(error, attempt)
+            if wait is None:
+                self.counters.bump(box, "failures")
+                raise error
+            self.counters.bump(box, "retries")
+            self._sleep(wait)
+
+    def _wait(self, error: GraphFailure, attempt: int) -> float | None:
+        if error.permanent or attempt >= self.budget.max_attempts:
+            return None
+        wait = error.retry_after if error.retry_after is not None else self.backoff(attempt)
+        return None if wait > self.budget.max_inline_wait else wait
+
+    def _network_error(
+        self, failure: httpx.TransportError, box: str, idempotent: bool
+    ) -> GraphFailure:
+        error = GraphTransient(
+            f"Microsoft Graph could not be reached for {box}.",
+            fix="Check the network; replygate will retry.",
+            description=type(failure).__name__,
+        )
+        # A request that may have reached Graph is not repeated unless it is idempotent.
+        error.permanent = not idempotent and not isinstance(failure, httpx.ConnectError)
+        return error
+
+    def get_json(self, url: str, *, mailbox: str, **kwargs: Any) -> dict[str, Any]:
+        body: dict[str, Any] = self.request("GET", url, mailbox=mailbox, **kwargs).json()
+        return body
+
+    def post_json(self, url: str, *, mailbox: str, json: Any, **kwargs: Any) -> dict[str, Any]:
+        response = self.request("POST", url, mailbox=mailbox, json=json, **kwargs)
+        body: dict[str, Any] = response.json() if response.content else {}
+        return body
+
+    def batch(self, mailbox: str, steps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """One `$batch` (at most 20 steps); the answers by step id. Each inner request counts
+        against the mailbox's quota, so the bucket is charged for all of them."""
+        if len(steps) > 20:
+            raise ValueError("a Graph $batch takes at most 20 requests")
+        body = self.post_json("$batch", mailbox=mailbox, json={"requests": steps}, cost=len(steps))
+        return {str(r.get("id")): r for r in body.get("responses", [])}

@@ -1,0 +1,143 @@
+"""Ports for sending mail and reading replies; Graph, SMTP and IMAP adapters implement them.
+
+The values here are transport-neutral: services build an `OutboundMail`, persist the
+`SendProgress` an adapter returns before asking it to send, and read `RemoteMessage`s page
+by page with an opaque cursor they store after each page is committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutboundMail:
+    """One message to send. Addresses are bare (`a@b.c`); names are optional."""
+
+    from_address: str
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    html: str | None = None
+    cc: tuple[str, ...] = ()
+    reply_to: tuple[str, ...] = ()
+    from_name: str | None = None
+    # Extra internet headers. Transports that cannot carry a header drop it (Graph's JSON
+    # form takes only `X-` headers, at most 5); see the adapter for what it keeps.
+    headers: tuple[tuple[str, str], ...] = ()
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SendProgress:
+    """What the outbox stores after step 1 (draft created), before step 2 (send)."""
+
+    mailbox: str
+    draft_id: str
+    internet_message_id: str
+
+
+class SendOutcome(StrEnum):
+    SENT = "sent"  # sent by this call
+    ALREADY_SENT = "already_sent"  # found in Sent Items: an earlier attempt got through
+    LOST = "lost"  # neither a draft nor a sent message exists: the caller decides
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: SendOutcome
+    internet_message_id: str
+    message_id: str | None = None
+
+
+class MailSender(Protocol):
+    """Exactly-once sending in two steps; persist `SendProgress` between them."""
+
+    def create_draft(self, mail: OutboundMail) -> SendProgress: ...
+
+    def send_draft(self, progress: SendProgress) -> SendResult: ...
+
+    def resume(self, progress: SendProgress) -> SendResult: ...
+
+    def send(self, mail: OutboundMail, *, resume: SendProgress | None = None) -> SendResult:
+        """Both steps at once (no persistence between them), or `resume` a stored one."""
+        ...
+
+
+@dataclass(frozen=True)
+class Address:
+    address: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class RemoteMessage:
+    """A message as listed by a reader; enough to screen and parse without a second request
+    when `headers` is not None. When it is None, fetch the raw MIME to see the headers."""
+
+    id: str
+    internet_message_id: str | None
+    subject: str
+    from_: tuple[Address, ...]
+    sender: Address | None
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    reply_to: tuple[Address, ...]
+    received_at: datetime | None
+    is_draft: bool
+    headers: tuple[tuple[str, str], ...] | None
+    body_html: str | None = None
+    body_text: str | None = None
+    size_hint: int | None = None
+
+
+@dataclass(frozen=True)
+class ChangesPage:
+    messages: list[RemoteMessage]
+    removed_ids: list[str] = field(default_factory=list)
+    # Store after the page's messages are committed; `more` says whether to call again now.
+    next_cursor: str = ""
+    more: bool = False
+
+
+class DisposalKind(StrEnum):
+    MOVE = "move"
+    DELETE = "delete"  # to Deleted Items, visible to the user
+    PURGE = "purge"  # permanent delete
+
+
+@dataclass(frozen=True)
+class Disposal:
+    message_id: str
+    kind: DisposalKind
+    folder_id: str | None = None  # for MOVE
+
+
+@dataclass(frozen=True)
+class DisposalResult:
+    message_id: str
+    done: bool
+    new_id: str | None = None
+    error_code: str | None = None
+    message: str = ""
+
+
+class ReplyMailbox(Protocol):
+    """One mailbox's reply folder, as the reader loop sees it (bound to the mailbox)."""
+
+    mailbox: str
+
+    def resolve_folder(self, path: str) -> str:
+        """The id of a folder path such as `Inbox/Approvals` (case-insensitive)."""
+        ...
+
+    def changes(self, folder_id: str, cursor: str | None) -> ChangesPage: ...
+
+    def fetch_mime(self, message_id: str) -> bytes: ...
+
+    def dispose(self, items: Sequence[Disposal]) -> list[DisposalResult]: ...
