@@ -10,6 +10,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from replygate.db.configuration import (
+    SqlEmailSettings,
+    SqlMailFolders,
+    SqlOAuthApplications,
+    SqlTokenCaches,
+)
 from replygate.db.repositories import (
     SqlAuditLog,
     SqlInboundLedger,
@@ -30,6 +36,10 @@ class SqlAlchemyUnitOfWork:
     ledger: SqlInboundLedger
     audit: SqlAuditLog
     meta: SqlInstanceMeta
+    applications: SqlOAuthApplications
+    token_caches: SqlTokenCaches
+    email_settings: SqlEmailSettings
+    folders: SqlMailFolders
 
     def __init__(self, session_factory: Callable[[], Session], clock: Clock) -> None:
         self._session_factory = session_factory
@@ -42,6 +52,10 @@ class SqlAlchemyUnitOfWork:
         self.ledger = SqlInboundLedger(self.session)
         self.audit = SqlAuditLog(self.session, self._clock)
         self.meta = SqlInstanceMeta(self.session)
+        self.applications = SqlOAuthApplications(self.session)
+        self.token_caches = SqlTokenCaches(self.session)
+        self.email_settings = SqlEmailSettings(self.session)
+        self.folders = SqlMailFolders(self.session)
         return self
 
     def __exit__(

@@ -1,0 +1,124 @@
+"""Repositories for what admins configure: OAuth applications, token caches, Email Settings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from replygate.db.tables import (
+    EmailSettingsRow,
+    MailFolderRow,
+    OAuthApplicationRow,
+    TokenCacheRow,
+)
+
+
+class SqlOAuthApplications:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, row: OAuthApplicationRow) -> OAuthApplicationRow:
+        self._session.add(row)
+        self._session.flush()
+        return row
+
+    def get(self, app_id: int) -> OAuthApplicationRow | None:
+        return self._session.get(OAuthApplicationRow, app_id)
+
+    def by_name(self, name: str) -> OAuthApplicationRow | None:
+        return self._session.scalar(
+            select(OAuthApplicationRow).where(
+                func.lower(OAuthApplicationRow.name) == name.strip().lower()
+            )
+        )
+
+    def list(self) -> Sequence[OAuthApplicationRow]:
+        return list(
+            self._session.scalars(select(OAuthApplicationRow).order_by(OAuthApplicationRow.name))
+        )
+
+    def remove(self, app_id: int) -> None:
+        self._session.execute(delete(OAuthApplicationRow).where(OAuthApplicationRow.id == app_id))
+
+
+class SqlTokenCaches:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def for_application(self, app_id: int) -> TokenCacheRow | None:
+        return self._session.scalar(
+            select(TokenCacheRow).where(TokenCacheRow.application_id == app_id)
+        )
+
+    def put(self, row: TokenCacheRow) -> TokenCacheRow:
+        existing = self.for_application(row.application_id)
+        if existing is not None:
+            self._session.delete(existing)
+            self._session.flush()
+        self._session.add(row)
+        self._session.flush()
+        return row
+
+    def remove(self, app_id: int) -> None:
+        self._session.execute(delete(TokenCacheRow).where(TokenCacheRow.application_id == app_id))
+
+
+class SqlEmailSettings:
+    """Versioned settings: each save adds a version; the highest is in force."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def current(self) -> EmailSettingsRow | None:
+        return self._session.scalar(
+            select(EmailSettingsRow).order_by(EmailSettingsRow.version.desc()).limit(1)
+        )
+
+    def add_version(
+        self, data: dict[str, Any], password_encrypted: str | None, at: datetime, by: str
+    ) -> EmailSettingsRow:
+        latest = self.current()
+        row = EmailSettingsRow(
+            version=(latest.version + 1) if latest else 1,
+            data=data,
+            password_encrypted=password_encrypted,
+            created_at=at,
+            created_by=by,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return row
+
+    def history(self, limit: int = 20) -> Sequence[EmailSettingsRow]:
+        query = select(EmailSettingsRow).order_by(EmailSettingsRow.version.desc()).limit(limit)
+        return list(self._session.scalars(query))
+
+
+class SqlMailFolders:
+    """Folders replygate reads; ``configured_at`` bounds which mail may ever be processed."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, mailbox: str, path: str) -> MailFolderRow | None:
+        return self._session.scalar(
+            select(MailFolderRow).where(
+                MailFolderRow.mailbox == mailbox.lower(), MailFolderRow.path == path
+            )
+        )
+
+    def ensure(self, mailbox: str, path: str, at: datetime) -> MailFolderRow:
+        """The folder's row, created with ``configured_at=at`` the first time it is named."""
+        row = self.get(mailbox, path)
+        if row is None:
+            row = MailFolderRow(mailbox=mailbox.lower(), path=path, configured_at=at)
+            self._session.add(row)
+            self._session.flush()
+        return row
+
+    def list(self) -> Sequence[MailFolderRow]:
+        return list(self._session.scalars(select(MailFolderRow).order_by(MailFolderRow.id)))
