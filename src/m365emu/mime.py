@@ -19,6 +19,7 @@ import secrets
 import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.utils import format_datetime, getaddresses, parsedate_to_datetime
@@ -153,9 +154,16 @@ def _text_of(part: Message) -> str:
         return payload.decode("latin-1")
 
 
+def _decode_words(value: str) -> str:
+    try:
+        return str(make_header(decode_header(value)))
+    except (LookupError, ValueError, UnicodeDecodeError):  # broken encoded words stay as sent
+        return value
+
+
 def _addresses(msg: Message, header: str) -> list[dict[str, Any]]:
     values = [str(v) for v in msg.get_all(header, [])]
-    return [recipient(n, a) for n, a in getaddresses(values) if a]
+    return [recipient(_decode_words(n), a) for n, a in getaddresses(values) if a]
 
 
 def _header(msg: Message, name: str) -> str:
@@ -211,11 +219,10 @@ def parse_mime(raw: bytes) -> dict[str, Any]:
     else:
         content = _text_of(text_part) if text_part is not None else ""
         ctype, text = "text", content
-    decoded = email.message_from_bytes(raw, policy=email.policy.default)
-    frm = _addresses(decoded, "From")
-    sender = _addresses(decoded, "Sender") or frm
+    frm = _addresses(msg, "From")
+    sender = _addresses(msg, "Sender") or frm
     sent = _sent_date(_header(msg, "Date"))
-    subject = _header(decoded, "Subject")
+    subject = _decode_words(_header(msg, "Subject"))
     index_b64 = _header(msg, "Thread-Index")
     headers = [
         {"name": k, "value": re.sub(r"\r?\n[ \t]+", " ", str(v)).strip()} for k, v in msg.items()
@@ -224,10 +231,10 @@ def parse_mime(raw: bytes) -> dict[str, Any]:
         "subject": subject,
         "from": frm[0] if frm else None,
         "sender": sender[0] if sender else None,
-        "toRecipients": _addresses(decoded, "To"),
-        "ccRecipients": _addresses(decoded, "Cc"),
+        "toRecipients": _addresses(msg, "To"),
+        "ccRecipients": _addresses(msg, "Cc"),
         "bccRecipients": [],
-        "replyTo": _addresses(decoded, "Reply-To"),
+        "replyTo": _addresses(msg, "Reply-To"),
         "sentDateTime": sent,
         "internetMessageId": _header(msg, "Message-ID") or new_message_id(),
         "body": {"contentType": ctype, "content": content},
