@@ -128,9 +128,9 @@ def policy_text(policy: Policy, approver_count: int) -> str:
 
 
 def approver_list(approvers: Sequence[str]) -> str:
-    shown = ", ".join(approvers[:MAX_LISTED_APPROVERS])
+    listed = ", ".join(approvers[:MAX_LISTED_APPROVERS])
     rest = len(approvers) - MAX_LISTED_APPROVERS
-    return f"{shown} and {rest} more" if rest > 0 else shown
+    return f"{listed} and {rest} more" if rest > 0 else listed
 
 
 @dataclass(frozen=True, slots=True)

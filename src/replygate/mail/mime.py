@@ -146,7 +146,11 @@ def _address(addr_spec: str, display_name: str = "") -> str:
     name = _one_line(display_name)
     if len(name) > MAX_DISPLAY_NAME:
         name = name[: MAX_DISPLAY_NAME - 1].rstrip() + "…"
-    return formataddr((name, addr_spec.strip()), charset="utf-8")
+    local, _, _ = addr_spec.strip().rpartition("@")
+    if not local.isascii():
+        # An internationalised local part needs SMTPUTF8, which this ASCII form cannot carry.
+        raise ValueError(f"a non-ASCII mailbox name cannot be sent: {addr_spec!r}")
+    return formataddr((name, f"{local}@{domain_of(addr_spec)}"), charset="utf-8")
 
 
 def _one_line(value: str) -> str:
