@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from replygate.db.accounts import SqlApiTokenRepository, SqlUserRepository
 from replygate.db.configuration import (
     SqlEmailSettings,
     SqlMailFolders,
@@ -40,6 +41,8 @@ class SqlAlchemyUnitOfWork:
     token_caches: SqlTokenCaches
     email_settings: SqlEmailSettings
     folders: SqlMailFolders
+    users: SqlUserRepository
+    api_tokens: SqlApiTokenRepository
 
     def __init__(self, session_factory: Callable[[], Session], clock: Clock) -> None:
         self._session_factory = session_factory
@@ -52,6 +55,8 @@ class SqlAlchemyUnitOfWork:
         self.ledger = SqlInboundLedger(self.session)
         self.audit = SqlAuditLog(self.session, self._clock)
         self.meta = SqlInstanceMeta(self.session)
+        self.users = SqlUserRepository(self.session, self._clock)
+        self.api_tokens = SqlApiTokenRepository(self.session, self._clock)
         self.applications = SqlOAuthApplications(self.session)
         self.token_caches = SqlTokenCaches(self.session)
         self.email_settings = SqlEmailSettings(self.session)
