@@ -76,7 +76,7 @@ class TokenBucket:
         self.capacity = float(capacity)
         self.rate = capacity / window
         self._tokens = float(capacity)
-        self._clock, self._sleep = clock, sleeper
+        self.clock, self.sleeper = clock, sleeper
         self._stamp = clock()
         self._lock = threading.Lock()
 
@@ -85,7 +85,7 @@ class TokenBucket:
         slept = 0.0
         while True:
             with self._lock:
-                now = self._clock()
+                now = self.clock()
                 self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
                 self._stamp = now
                 need = min(float(count), self.capacity)
@@ -93,7 +93,7 @@ class TokenBucket:
                     self._tokens -= need
                     return slept
                 wait = (need - self._tokens) / self.rate
-            self._sleep(wait)
+            self.sleeper(wait)
             slept += wait
 
 
@@ -117,7 +117,7 @@ class GraphClient:
         self.budget = budget or Budget()
         self.acting_user = acting_user  # named in fixes ("grant Send As ... to <user>")
         self.counters = Counters()
-        self._sleep, self._clock, self._jitter = sleeper, clock, jitter
+        self.sleeper, self.clock, self._jitter = sleeper, clock, jitter
         self._http = httpx.Client(
             base_url=graph_url.rstrip("/") + "/v1.0/",
             auth=auth,
@@ -138,7 +138,7 @@ class GraphClient:
             if mailbox not in self._slots:
                 self._slots[mailbox] = threading.BoundedSemaphore(self.budget.concurrency)
                 self._buckets[mailbox] = TokenBucket(
-                    self.budget.requests, self.budget.window, clock=self._clock, sleeper=self._sleep
+                    self.budget.requests, self.budget.window, clock=self.clock, sleeper=self.sleeper
                 )
             return self._slots[mailbox], self._buckets[mailbox]
 
@@ -202,7 +202,7 @@ class GraphClient:
                 self.counters.bump(box, "failures")
                 raise error
             self.counters.bump(box, "retries")
-            self._sleep(wait)
+            self.sleeper(wait)
 
     def _wait(self, error: GraphFailure, attempt: int) -> float | None:
         if error.permanent or attempt >= self.budget.max_attempts:

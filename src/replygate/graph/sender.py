@@ -1,0 +1,189 @@
+"""Exactly-once sending through Graph: create a draft, persist its ids, send the draft.
+
+Cost: 2 Graph requests per message (draft + send). Resuming costs 1 more (GET the draft) and
++1 when the draft is gone (search Sent Items by internetMessageId).
+
+Limitations of Graph's JSON message form, accepted on purpose:
+- one body only: the HTML part is sent (the text alternative is dropped; clients render HTML,
+  and Exchange derives a text part for clients that ask);
+- only `X-` headers, at most 5: others (`Auto-Submitted`, `In-Reply-To`, `References`) are
+  refused by Graph, so they are dropped here; threading relies on the subject token and the
+  quoted reference block instead.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from replygate.errors import TransportFailure, UserError
+from replygate.graph.client import GraphClient, TokenBucket
+from replygate.graph.errors import GraphFailure, GraphNotFound
+from replygate.services.mail_ports import OutboundMail, SendOutcome, SendProgress, SendResult
+
+MAX_CUSTOM_HEADERS = 5
+
+
+class PermanentSendError(UserError):
+    """Retrying cannot help (Send As missing, recipients refused, too large): mark failed."""
+
+    def __init__(self, message: str, *, fix: str = "", cause: GraphFailure | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.cause = cause
+
+
+class TransientSendError(TransportFailure):
+    """Try again later: after `retry_after` seconds when Graph said so."""
+
+    def __init__(self, message: str, *, fix: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """Exchange Online accepts 30 messages per minute per mailbox; replygate queues the rest."""
+
+    messages: int = 30
+    per_seconds: float = 60.0
+
+
+def _recipients(addresses: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{"emailAddress": {"address": a}} for a in addresses]
+
+
+def message_payload(mail: OutboundMail) -> dict[str, Any]:
+    """Graph's message JSON for a draft."""
+    sender: dict[str, str] = {"address": mail.from_address}
+    if mail.from_name:
+        sender["name"] = mail.from_name
+    content = mail.html or f"<pre>{html.escape(mail.text)}</pre>"
+    payload: dict[str, Any] = {
+        "subject": mail.subject,
+        "body": {"contentType": "HTML", "content": content},
+        "from": {"emailAddress": sender},
+        "toRecipients": _recipients(mail.to),
+    }
+    if mail.cc:
+        payload["ccRecipients"] = _recipients(mail.cc)
+    if mail.reply_to:
+        payload["replyTo"] = _recipients(mail.reply_to)
+    # Only X- headers are allowed (Auto-Submitted etc. are dropped); an empty list is refused.
+    custom = [
+        {"name": name, "value": value}
+        for name, value in mail.headers
+        if name.lower().startswith("x-")
+    ][:MAX_CUSTOM_HEADERS]
+    if custom:
+        payload["internetMessageHeaders"] = custom
+    return payload
+
+
+class GraphMailSender:
+    """`MailSender` over Graph. Thread-safe; share one per process."""
+
+    def __init__(self, client: GraphClient, *, pacing: Pacing | None = None) -> None:
+        self.client = client
+        self.pacing = pacing or Pacing()
+        self._lock = threading.Lock()
+        self._pace: dict[str, TokenBucket] = {}
+
+    def _bucket(self, mailbox: str) -> TokenBucket:
+        with self._lock:
+            key = mailbox.casefold()
+            if key not in self._pace:
+                self._pace[key] = TokenBucket(
+                    self.pacing.messages,
+                    self.pacing.per_seconds,
+                    clock=self.client.clock,
+                    sleeper=self.client.sleeper,
+                )
+            return self._pace[key]
+
+    @staticmethod
+    def _user(mailbox: str) -> str:
+        return f"users/{quote(mailbox, safe='@')}"
+
+    def create_draft(self, mail: OutboundMail) -> SendProgress:
+        """Step 1 (1 request): the caller stores the result before calling `send_draft`."""
+        with _send_errors():
+            body = self.client.post_json(
+                f"{self._user(mail.from_address)}/messages",
+                mailbox=mail.from_address,
+                json=message_payload(mail),
+                idempotent=False,
+            )
+        return SendProgress(mail.from_address, str(body["id"]), str(body["internetMessageId"]))
+
+    def send_draft(self, progress: SendProgress) -> SendResult:
+        """Step 2 (1 request, paced). A draft already gone is looked for in Sent Items."""
+        self._bucket(progress.mailbox).take()
+        try:
+            with _send_errors():
+                self.client.request(
+                    "POST",
+                    f"{self._user(progress.mailbox)}/messages/{quote(progress.draft_id)}/send",
+                    mailbox=progress.mailbox,
+                    headers={"Content-Length": "0"},
+                )
+        except PermanentSendError as error:
+            if not isinstance(error.cause, GraphNotFound):
+                raise
+            return self._look_in_sent_items(progress)
+        return SendResult(SendOutcome.SENT, progress.internet_message_id, progress.draft_id)
+
+    def resume(self, progress: SendProgress) -> SendResult:
+        """After a crash: send the draft if it is still one, else find it in Sent Items."""
+        try:
+            with _send_errors():
+                found = self.client.get_json(
+                    f"{self._user(progress.mailbox)}/messages/{quote(progress.draft_id)}",
+                    mailbox=progress.mailbox,
+                    params={"$select": "id,isDraft,internetMessageId"},
+                )
+        except PermanentSendError as error:
+            if not isinstance(error.cause, GraphNotFound):
+                raise
+            return self._look_in_sent_items(progress)
+        if found.get("isDraft"):
+            return self.send_draft(progress)
+        # Immutable ids: the draft's id now names the sent copy.
+        return SendResult(SendOutcome.ALREADY_SENT, progress.internet_message_id, progress.draft_id)
+
+    def _look_in_sent_items(self, progress: SendProgress) -> SendResult:
+        wanted = progress.internet_message_id.replace("'", "''")  # OData string literal
+        with _send_errors():
+            body = self.client.get_json(
+                f"{self._user(progress.mailbox)}/mailFolders/sentitems/messages",
+                mailbox=progress.mailbox,
+                params={"$filter": f"internetMessageId eq '{wanted}'", "$select": "id"},
+            )
+        hits = body.get("value") or []
+        if hits:
+            return SendResult(
+                SendOutcome.ALREADY_SENT, progress.internet_message_id, str(hits[0]["id"])
+            )
+        return SendResult(SendOutcome.LOST, progress.internet_message_id, None)
+
+    def send(self, mail: OutboundMail, *, resume: SendProgress | None = None) -> SendResult:
+        if resume is not None:
+            return self.resume(resume)
+        return self.send_draft(self.create_draft(mail))
+
+
+@contextmanager
+def _send_errors() -> Iterator[None]:
+    """Graph errors -> PermanentSendError / TransientSendError with the plain reason."""
+    try:
+        yield
+    except GraphFailure as error:
+        if error.permanent:
+            raise PermanentSendError(error.message, fix=error.fix, cause=error) from error
+        raise TransientSendError(
+            error.message, fix=error.fix, retry_after=error.retry_after
+        ) from error
