@@ -123,6 +123,8 @@ def route(method: str, template: str, scope: str = "mailbox") -> Callable[[Handl
 
     def register(handler: Handler) -> Handler:
         ROUTES.append(Route(method, pattern, template, handler, scope))
+        # Literal segments win over `{id}` (".../messages/delta" before ".../messages/{id}").
+        ROUTES.sort(key=lambda r: r.template.count("{id}"))
         return handler
 
     return register

@@ -1,0 +1,114 @@
+"""The control API (/_emu) and the mailbox web view (/_emu/ui), plus a real MSAL token."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+from m365emu.testing import RunningEmulator
+from tests.emulator.graphkit import (
+    ALICE,
+    SHARED,
+    SVC,
+    as_user,
+    client,
+    control,
+    deliver,
+    mail,
+    raw_mail,
+)
+
+
+def test_mailboxes_folders_and_messages(emu: RunningEmulator) -> None:
+    with control(emu) as ctl:
+        boxes = {b["address"]: b for b in ctl.get("/mailboxes").json()["value"]}
+        assert boxes[SHARED]["kind"] == "shared"
+        made = ctl.post(f"/mailboxes/{SHARED}/folders", json={"path": "Inbox/Approvals"})
+        assert made.json()["path"] == "Inbox/Approvals"
+        ids = deliver(emu, SHARED, raw_mail(SHARED, "Into subfolder"), folder="Inbox/Approvals")
+        assert ids["folder"] == "Inbox/Approvals"
+        listed = ctl.get(f"/mailboxes/{SHARED}/folders/Inbox/Approvals/messages").json()
+        assert [m["subject"] for m in listed["value"]] == ["Into subfolder"]
+        one = ctl.get(f"/mailboxes/{SHARED}/messages/{ids['id']}").json()
+        assert one["raw"].startswith("From: Ext <ext@fabrikam.test>")
+        assert one["message"]["internetMessageHeaders"]
+        assert ctl.get("/mailboxes/nobody@x.test/folders/inbox/messages").status_code == 404
+
+
+def test_counters_throttling_faults_reset(emu: RunningEmulator) -> None:
+    with control(emu) as ctl, as_user(emu, ALICE) as a:
+        a.get("/me/messages")
+        rows = ctl.get("/counters").json()["value"]
+        assert rows == [
+            {
+                "client_id": emu.client_id,
+                "mailbox": ALICE,
+                "endpoint": "GET /v1.0/me/messages",
+                "requests": 1,
+                "throttled": 0,
+            }
+        ]
+        assert ctl.delete("/counters").json()["value"] == []
+        limits = ctl.put("/throttling", json={"max_concurrent": 2}).json()
+        assert limits == {"requests_per_window": 10000, "window_seconds": 600, "max_concurrent": 2}
+        fault = {
+            "endpoint": "GET /v1.0/me/*",
+            "status": 500,
+            "code": "generalException",
+            "count": 2,
+        }
+        assert len(ctl.post("/faults", json=fault).json()["value"]) == 1
+        assert ctl.delete("/faults").json()["value"] == []
+        deliver(emu, ALICE, raw_mail(ALICE, "before reset"))
+        assert ctl.post("/reset", json={}).status_code == 200
+        assert a.get("/me/messages").json()["value"] == []
+        assert ctl.get("/throttling").json()["max_concurrent"] == 4
+
+
+def test_identity_hooks(emu: RunningEmulator) -> None:
+    with control(emu) as ctl:
+        assert ctl.post(f"/users/{ALICE}/revoke").json() == {"revoked": 0}
+        assert ctl.post("/users/nobody@contoso.test/revoke").status_code == 400
+        expired = ctl.post(f"/apps/{emu.client_id}/secrets/expire", json={})
+        assert expired.status_code == 200
+        assert emu.app.secrets[0].expires_at <= emu.state.now()
+        ctl.put(f"/apps/{emu.client_id}/consent", json={"delegated": False})
+        assert emu.app.delegated_consent is False
+
+
+def test_real_msal_client_credentials_token_reaches_graph(emu: RunningEmulator) -> None:
+    result = emu.msal_app().acquire_token_for_client(["https://graph.microsoft.com/.default"])
+    assert "access_token" in result, result
+    with client(emu, result["access_token"]) as app:
+        assert app.get(f"/users/{SHARED}/mailFolders/inbox/messages").status_code == 200
+
+
+def test_web_view_reply_as_user(emu: RunningEmulator) -> None:
+    request = mail(
+        ALICE, "Approve RG-prod-7KQ2M9XW4D", replyTo=[{"emailAddress": {"address": SHARED}}]
+    )
+    request["from"] = {"emailAddress": {"address": SHARED}}
+    with as_user(emu, SVC) as g:
+        assert g.post("/me/sendMail", json={"message": request}).status_code == 202
+    with control(emu) as ctl:
+        assert "alice@contoso.test" in ctl.get("/ui/").text
+        inbox = ctl.get(f"/mailboxes/{ALICE}/folders/inbox/messages").json()["value"]
+        original = inbox[0]
+        page = ctl.get(f"/ui/{ALICE}/messages/{original['immutableId']}")
+        assert "Reply as alice@contoso.test" in page.text
+        sent = ctl.post(
+            f"/ui/{ALICE}/messages/{original['immutableId']}/reply",
+            data={"text": "Approved, ship it"},
+        )
+        assert sent.status_code == 303
+        replies = ctl.get(f"/mailboxes/{SHARED}/folders/inbox/messages").json()["value"]
+        assert [r["subject"] for r in replies] == ["RE: Approve RG-prod-7KQ2M9XW4D"]
+        raw = ctl.get(f"/mailboxes/{SHARED}/messages/{replies[0]['id']}").json()["raw"]
+    parsed = email.message_from_string(raw, policy=email.policy.default)
+    assert parsed["In-Reply-To"].strip() == original["internetMessageId"]  # folded as Exchange does
+    assert original["internetMessageId"] in parsed["References"]
+    text = parsed.get_body(preferencelist=("plain",))
+    assert text is not None
+    content = text.get_content()
+    assert content.startswith("Approved, ship it")
+    assert "From: Approvals <approvals@contoso.test>" in content
