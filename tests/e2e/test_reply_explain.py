@@ -41,7 +41,9 @@ def test_every_sample_has_an_expectation() -> None:
 
 @pytest.mark.parametrize("expected", EXPECTED, ids=[entry["file"] for entry in EXPECTED])
 def test_sample_through_the_cli(expected: dict[str, Any]) -> None:
-    result = CliRunner().invoke(app, ["reply", "explain", str(SAMPLES / expected["file"]), "--json"])
+    result = CliRunner().invoke(
+        app, ["reply", "explain", str(SAMPLES / expected["file"]), "--json"]
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1  # exactly one JSON object
@@ -94,5 +96,7 @@ def test_summary_without_json() -> None:
 
 def test_instance_flags_a_foreign_token() -> None:
     path = SAMPLES / "010-outlook-web-html-only-declined.eml"
-    result = CliRunner().invoke(app, ["reply", "explain", str(path), "--json", "--instance", "prod"])
+    result = CliRunner().invoke(
+        app, ["reply", "explain", str(path), "--json", "--instance", "prod"]
+    )
     assert "token:foreign" in json.loads(result.stdout)["reasons"]

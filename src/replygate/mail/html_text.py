@@ -72,7 +72,7 @@ _VOID = frozenset(
 _OUTLOOK_CUT_IDS = frozenset({"divrplyfwdmsg", "appendonsend"})
 _BORDER_TOP = re.compile(r"border-top\s*:\s*solid", re.IGNORECASE)
 _HIDDEN = re.compile(r"display\s*:\s*none", re.IGNORECASE)
-_SPACES = re.compile(r"[ \t\r\n\f\u00a0]+")
+_SPACES = re.compile(r"[ \t\r\n\f]+")
 QUOTE_PREFIX = "> "
 
 
@@ -96,19 +96,22 @@ class _TextBuilder(HTMLParser):
     def hidden(self) -> bool:
         return any(hide for _, _, hide in self.stack)
 
-    def break_line(self) -> None:
-        text = "".join(self.current).strip()
+    def break_line(self, *, force: bool = False) -> None:
+        """End the current line. Block edges only end lines that hold text; ``<br>`` and
+        Outlook's ``<p>&nbsp;</p>`` also make empty lines."""
+        raw = "".join(self.current)
+        text = raw.strip(" \t\r\n\f\u00a0")
         self.current = []
-        prefix = QUOTE_PREFIX if self.quoted else ""
-        if text or (self.lines and self.lines[-1] != prefix.rstrip()):
-            self.lines.append((prefix + text).rstrip())
+        if text or force or "\u00a0" in raw:
+            prefix = QUOTE_PREFIX if self.quoted else ""
+            self.lines.append((prefix + text.replace("\u00a0", " ")).rstrip())
 
     # -- parser callbacks -------------------------------------------------------------
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = {name.lower(): (value or "") for name, value in attrs}
         if tag == "br":
-            self.break_line()
+            self.break_line(force=True)
             return
         if tag in _BLOCKS:
             self.break_line()

@@ -10,7 +10,9 @@ from replygate.mail.inbound import parse_message
 SUBJECT = "RE: [RG-prod-7KQ2M9XW4D] Deploy"
 
 
-def message(*headers: str, subject: str = SUBJECT, body: str = "No.", content_type: str = "") -> bytes:
+def message(
+    *headers: str, subject: str = SUBJECT, body: str = "No.", content_type: str = ""
+) -> bytes:
     head = "\r\n".join(["From: Priya <priya@contoso.com>", f"Subject: {subject}", *headers])
     kind = content_type or "Content-Type: text/plain; charset=utf-8"
     return f"{head}\r\n{kind}\r\n\r\n{body}\r\n".encode()
@@ -27,7 +29,11 @@ def test_a_plain_reply_is_not_automatic() -> None:
 
 @pytest.mark.parametrize("value", ["auto-generated", "auto-replied", "auto-notified", "whatever"])
 def test_auto_submitted_other_than_no(value: str) -> None:
-    assert classify(message(f"Auto-Submitted: {value}"))[:3] == (True, "auto_reply", ["auto_submitted"])
+    assert classify(message(f"Auto-Submitted: {value}"))[:3] == (
+        True,
+        "auto_reply",
+        ["auto_submitted"],
+    )
 
 
 def test_auto_submitted_no_is_only_weak() -> None:
@@ -83,7 +89,10 @@ def test_report_with_delivery_status_is_a_bounce() -> None:
         "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns;x\r\n\r\n"
         "Final-Recipient: rfc822;a@b.com\r\nAction: failed\r\nStatus: 5.1.1\r\n--b--"
     )
-    raw = message(body=body, content_type='Content-Type: multipart/report; report-type=delivery-status; boundary="b"')
+    raw = message(
+        body=body,
+        content_type='Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
+    )
     automatic, kind, reasons, _ = classify(raw)
     assert (automatic, kind) == (True, "bounce")
     assert reasons == ["multipart_report", "delivery_status"]
@@ -97,9 +106,11 @@ def test_delivery_status_part_anywhere_is_a_bounce() -> None:
 
 @pytest.mark.parametrize(
     "subject",
-    ["Undeliverable: x", "Undelivered Mail Returned to Sender", "Delivery Status Notification (Failure)",
+    ["Undeliverable: x", "Undelivered Mail Returned to Sender",
+     "Delivery Status Notification (Failure)",
      "Mail delivery failed: returning message", "failure notice", "Returned mail: see transcript",
-     "Unzustellbar: x", "Non remis : x", "No se puede entregar: x", "Delivery has failed to these recipients"],
+     "Unzustellbar: x", "Non remis : x", "No se puede entregar: x",
+     "Delivery has failed to these recipients"],
 )  # fmt: skip
 def test_null_sender_with_bounce_subject(subject: str) -> None:
     assert classify(message("Return-Path: <>", subject=subject))[:2] == (True, "bounce")
@@ -117,7 +128,12 @@ def test_bounce_subject_or_null_sender_alone_is_not_enough() -> None:
 def test_disposition_notification_is_a_receipt() -> None:
     body = (
         "--b\r\nContent-Type: text/plain\r\n\r\nread\r\n--b\r\n"
-        "Content-Type: message/disposition-notification\r\n\r\nDisposition: manual-action/MDN-sent-manually; displayed\r\n--b--"
+        "Content-Type: message/disposition-notification\r\n\r\n"
+        "Disposition: manual-action/MDN-sent-manually; displayed\r\n--b--"
     )
-    raw = message(body=body, content_type='Content-Type: multipart/report; report-type=disposition-notification; boundary="b"')
+    raw = message(
+        body=body,
+        content_type="Content-Type: multipart/report; "
+        'report-type=disposition-notification; boundary="b"',
+    )
     assert classify(raw)[:3] == (True, "receipt", ["disposition_notification"])

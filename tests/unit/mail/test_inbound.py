@@ -25,15 +25,22 @@ def test_headers_addresses_and_ids() -> None:
     assert message.subject == "AW: Genehmigung für"
     assert (message.message_id, message.in_reply_to) == ("<m1@x>", "<orig@x>")
     assert message.references == ["<a@x>", "<b@x>", "<orig@x>"]
-    assert message.date is not None and message.date.year == 2025
-    assert message.text is not None and message.text.strip() == "Genehmigt"
+    assert message.date is not None
+    assert message.date.year == 2025
+    assert (message.text or "").strip() == "Genehmigt"
 
 
 def test_charsets_and_transfer_encodings() -> None:
-    cp1252 = b"Content-Type: text/plain; charset=windows-1252\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nApproved =96 we=92re clear\r\n"
+    cp1252 = (
+        b"Content-Type: text/plain; charset=windows-1252\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\nApproved =96 we=92re clear\r\n"
+    )
     assert parse_message(cp1252).text == "Approved – we’re clear\r\n"
     body = base64.b64encode("Aprobado. Ya está avisado 👍".encode()).decode()
-    b64 = f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{body}\r\n"
+    b64 = (
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Transfer-Encoding: base64\r\n\r\n{body}\r\n"
+    )
     assert "está avisado 👍" in (parse_message(b64.encode()).text or "")
     eightbit = "Content-Type: text/plain; charset=utf-8\r\n\r\nAbgelehnt: Gruß\r\n".encode()
     assert "Gruß" in (parse_message(eightbit).text or "")
@@ -42,7 +49,8 @@ def test_charsets_and_transfer_encodings() -> None:
 def test_unknown_charset_and_invalid_bytes_are_replaced() -> None:
     raw = b"Content-Type: text/plain; charset=x-klingon\r\n\r\nApproved \xff\xfe ok\r\n"
     text = parse_message(raw).text or ""
-    assert text.startswith("Approved") and "ok" in text
+    assert text.startswith("Approved")
+    assert "ok" in text
     assert decode_bytes(b"\xe9t\xe9", None) == "été"  # undeclared: Windows-1252 after UTF-8
     assert decode_bytes(b"\xe9t\xe9", "utf-8") == "\ufffdt\ufffd"
     assert decode_bytes(b"caf\xc3\xa9", None) == "café"
@@ -53,13 +61,16 @@ def test_alternative_related_and_attachments() -> None:
         b'Content-Type: multipart/mixed; boundary="m"\r\n\r\n--m\r\n'
         b'Content-Type: multipart/alternative; boundary="a"\r\n\r\n'
         b"--a\r\nContent-Type: text/plain\r\n\r\nApproved\r\n"
-        b"--a\r\nContent-Type: text/html\r\n\r\n<p>Approved</p><blockquote>old</blockquote>\r\n--a--\r\n"
-        b'--m\r\nContent-Type: text/plain; name="plan.txt"\r\nContent-Disposition: attachment; filename="plan.txt"\r\n\r\nNo changes.\r\n'
-        b"--m\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--m--\r\n"
+        b"--a\r\nContent-Type: text/html\r\n\r\n"
+        b"<p>Approved</p><blockquote>old</blockquote>\r\n--a--\r\n"
+        b'--m\r\nContent-Type: text/plain; name="plan.txt"\r\n'
+        b'Content-Disposition: attachment; filename="plan.txt"\r\n\r\nNo changes.\r\n'
+        b"--m\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"JVBERi0=\r\n--m--\r\n"
     )
     message = parse_message(raw)
     assert (message.text or "").strip() == "Approved"
-    assert message.html_as_text == "Approved\n\n> old"
+    assert message.html_as_text == "Approved\n> old"
     assert [(a.filename, a.content_type) for a in message.attachments] == [
         ("plan.txt", "text/plain"),
         ("", "application/pdf"),
@@ -77,14 +88,21 @@ def test_too_large_keeps_headers_only_and_never_raises() -> None:
 
 def test_nesting_and_part_limits(monkeypatch: object) -> None:
     depth = 40
-    head = "".join(f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n' for i in range(depth))
+    head = "".join(
+        f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n' for i in range(depth)
+    )
     tail = "".join(f"\r\n--b{i}--" for i in reversed(range(depth)))
     raw = (head + "Content-Type: text/plain\r\n\r\nApproved" + tail).encode()
     message = parse_message(raw)
-    assert message.truncated and message.text is None
-    many = 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n' + "".join(
-        f"--b\r\nContent-Type: application/octet-stream\r\n\r\n{i}\r\n" for i in range(500)
-    ) + "--b--"
+    assert message.truncated
+    assert message.text is None
+    many = (
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        + "".join(
+            f"--b\r\nContent-Type: application/octet-stream\r\n\r\n{i}\r\n" for i in range(500)
+        )
+        + "--b--"
+    )
     parsed = parse_message(many.encode())
     assert parsed.truncated
     assert len(parsed.attachments) < inbound.MAX_PARTS
@@ -93,7 +111,8 @@ def test_nesting_and_part_limits(monkeypatch: object) -> None:
 def test_malformed_headers_are_tolerated() -> None:
     raw = (
         b"From: <<<@@@>>>\r\nTo: ;;;,,\r\nDate: not a date\r\nSubject: =?utf-8?q?broken\r\n"
-        b"Content-Type: text/plain; charset=\r\nMessage-ID: no-brackets\r\nbad header line\r\n\r\nApproved"
+        b"Content-Type: text/plain; charset=\r\nMessage-ID: no-brackets\r\n"
+        b"bad header line\r\n\r\nApproved"
     )
     message = parse_message(raw)
     assert message.date is None
@@ -107,10 +126,12 @@ def test_report_flags() -> None:
         b"--r\r\nContent-Type: text/plain\r\n\r\nfailed\r\n"
         b"--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns;x\r\n\r\n"
         b"Final-Recipient: rfc822;a@b.com\r\nAction: failed\r\n"
-        b"--r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <o@x>\r\nSubject: s\r\n--r--\r\n"
+        b"--r\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        b"Message-ID: <o@x>\r\nSubject: s\r\n--r--\r\n"
     )
     message = parse_message(raw)
-    assert message.is_report and message.has_delivery_status
+    assert message.is_report
+    assert message.has_delivery_status
     assert not message.has_disposition_notification
     assert "Final-Recipient: rfc822;a@b.com" in (message.delivery_status or "")
     assert "Message-ID: <o@x>" in (message.returned_headers or "")

@@ -45,7 +45,9 @@ def test_outlook_desktop_plain_original_message_separator() -> None:
 
 
 def test_outlook_desktop_header_block_without_separator() -> None:
-    text = f"Approved – fine.\n\nMarc\n\nFrom: Gate <g@contoso.com>\nSent: Tuesday\nTo: x\n\n{REQUEST}"
+    text = (
+        f"Approved – fine.\n\nMarc\n\nFrom: Gate <g@contoso.com>\nSent: Tuesday\nTo: x\n\n{REQUEST}"
+    )
     assert only_new(text) == "Approved – fine.\n\nMarc"
 
 
@@ -55,7 +57,8 @@ def test_outlook_web_underscore_line_and_header_block() -> None:
 
 
 def test_outlook_mobile_footer_then_quote() -> None:
-    text = f"Approved\n\nGet Outlook for iOS<https://aka.ms/o0ukef>\n{'_' * 32}\nFrom: Gate\nSent: x\n{REQUEST}"
+    quote = f"{'_' * 32}\nFrom: Gate\nSent: x\n{REQUEST}"
+    text = f"Approved\n\nGet Outlook for iOS<https://aka.ms/o0ukef>\n{quote}"
     assert only_new(text) == "Approved"
     android = "No\n\nWait.\n\nGet Outlook for Android<https://aka.ms/AAb9ysg>\n"
     assert only_new(android + f"{'_' * 32}\nFrom: Gate\nSent: x\n{REQUEST}") == "No\n\nWait."
@@ -118,18 +121,22 @@ def test_any_line_ending_in_a_colon_directly_above_a_quote_is_an_attribution() -
 
 
 def test_apple_mail_quoted_attribution() -> None:
-    text = f"Approved.\n\nSofia\n\n> On 6 Mar 2025, at 16:05, Gate <g@contoso.com> wrote:\n>\n{quoted()}"
+    attribution = "> On 6 Mar 2025, at 16:05, Gate <g@contoso.com> wrote:"
+    text = f"Approved.\n\nSofia\n\n{attribution}\n>\n{quoted()}"
     assert only_new(text) == "Approved.\n\nSofia"
 
 
 def test_iphone_footer_and_quote() -> None:
-    text = f"Deny – red\n\nSent from my iPhone\n\n> On 4 Mar 2025, at 11:12, Gate wrote:\n{quoted()}"
+    text = (
+        f"Deny – red\n\nSent from my iPhone\n\n> On 4 Mar 2025, at 11:12, Gate wrote:\n{quoted()}"
+    )
     assert only_new(text) == "Deny – red"
 
 
 @pytest.mark.parametrize(
     "footer",
-    ["Sent from my Galaxy", "Sent from Yahoo Mail on Android", "Sent with Proton Mail secure email.",
+    ["Sent from my Galaxy", "Sent from Yahoo Mail on Android",
+     "Sent with Proton Mail secure email.",
      "Sent from Mail for Windows", "Von meinem iPad gesendet", "Envoyé de mon iPhone",
      "Enviado desde mi iPhone", "Verzonden vanaf mijn iPhone"],
 )  # fmt: skip
@@ -146,7 +153,9 @@ def test_gmail_bottom_posting_with_wrapped_attribution_and_signature() -> None:
 
 
 def test_thunderbird_bottom_posting() -> None:
-    text = f"On 10/03/2025 10:20, Gate wrote:\n{quoted()}\n\nApproved\n\nPlan matches.\n\n-- \nTomasz"
+    text = (
+        f"On 10/03/2025 10:20, Gate wrote:\n{quoted()}\n\nApproved\n\nPlan matches.\n\n-- \nTomasz"
+    )
     assert only_new(text) == "Approved\n\nPlan matches."
 
 
@@ -164,7 +173,8 @@ def test_signature_dash_dash_with_and_without_space() -> None:
 def test_notes_attribution_and_table_form() -> None:
     notes = f'Approved\n\n-----"Contoso Gate" <g@contoso.com> wrote: -----\n\n{REQUEST}'
     assert only_new(notes) == "Approved"
-    table = f"Approved\n\nFrom:\tContoso Gate\nTo:\tPriya\nDate:\t04.03.2025 11:12\nSubject:\t[RG]\n\n{REQUEST}"
+    header = "From:\tContoso Gate\nTo:\tPriya\nDate:\t04.03.2025 11:12\nSubject:\t[RG]"
+    table = f"Approved\n\n{header}\n\n{REQUEST}"
     assert only_new(table) == "Approved"
 
 
