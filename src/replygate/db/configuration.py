@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -15,31 +16,48 @@ from replygate.db.tables import (
     OAuthApplicationRow,
     TokenCacheRow,
 )
+from replygate.services.applications import OAuthApplication
+
+_APP_FIELDS = tuple(f.name for f in fields(OAuthApplication))
+
+
+def _to_record(row: OAuthApplicationRow) -> OAuthApplication:
+    return OAuthApplication(**{name: getattr(row, name) for name in _APP_FIELDS})
 
 
 class SqlOAuthApplications:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def add(self, row: OAuthApplicationRow) -> OAuthApplicationRow:
+    def add(self, app: OAuthApplication) -> OAuthApplication:
+        row = OAuthApplicationRow(**{n: getattr(app, n) for n in _APP_FIELDS if n != "id"})
         self._session.add(row)
         self._session.flush()
-        return row
+        app.id = row.id
+        return app
 
-    def get(self, app_id: int) -> OAuthApplicationRow | None:
-        return self._session.get(OAuthApplicationRow, app_id)
+    def save(self, app: OAuthApplication) -> None:
+        row = self._session.get_one(OAuthApplicationRow, app.id)
+        for name in _APP_FIELDS:
+            if name != "id":
+                setattr(row, name, getattr(app, name))
+        self._session.flush()
 
-    def by_name(self, name: str) -> OAuthApplicationRow | None:
-        return self._session.scalar(
+    def get(self, app_id: int) -> OAuthApplication | None:
+        row = self._session.get(OAuthApplicationRow, app_id)
+        return None if row is None else _to_record(row)
+
+    def by_name(self, name: str) -> OAuthApplication | None:
+        row = self._session.scalar(
             select(OAuthApplicationRow).where(
                 func.lower(OAuthApplicationRow.name) == name.strip().lower()
             )
         )
+        return None if row is None else _to_record(row)
 
-    def list(self) -> Sequence[OAuthApplicationRow]:
-        return list(
-            self._session.scalars(select(OAuthApplicationRow).order_by(OAuthApplicationRow.name))
-        )
+    def list(self) -> Sequence[OAuthApplication]:
+        query = select(OAuthApplicationRow).order_by(OAuthApplicationRow.name)
+        return [_to_record(row) for row in self._session.scalars(query)]
 
     def remove(self, app_id: int) -> None:
         self._session.execute(delete(OAuthApplicationRow).where(OAuthApplicationRow.id == app_id))
