@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -24,6 +25,12 @@ from replygate.graph.errors import GraphFailure, GraphTransient
 from replygate.graph.responses import Who, error_for
 
 IMMUTABLE_IDS = 'IdType="ImmutableId"'
+
+
+def segment(value: str) -> str:
+    """A path segment. Immutable ids are URL-safe base64 and addresses keep their `@`, so
+    those stay verbatim (a `$batch` step's URL is not always percent-decoded)."""
+    return quote(value, safe="@=")
 
 
 @dataclass(frozen=True)

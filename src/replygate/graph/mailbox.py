@@ -18,9 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
-from replygate.graph.client import GraphClient
+from replygate.graph.client import GraphClient, segment
 from replygate.graph.errors import FolderNotFound
 from replygate.services.mail_ports import (
     Address,
@@ -101,7 +100,7 @@ class GraphReplyMailbox:
         self.client = client
         self.mailbox = mailbox
         self.page_size = page_size
-        self._root = f"users/{quote(mailbox, safe='@')}"
+        self._root = f"users/{segment(mailbox)}"
 
     # --- folders ------------------------------------------------------------------------
 
@@ -177,7 +176,7 @@ class GraphReplyMailbox:
         if cursor:
             url, params = cursor, None
         else:
-            url = f"{self._root}/mailFolders/{quote(folder_id)}/messages/delta"
+            url = f"{self._root}/mailFolders/{segment(folder_id)}/messages/delta"
             params = {"$select": SELECT}
         body = self.client.get_json(
             url,
@@ -203,7 +202,7 @@ class GraphReplyMailbox:
     def fetch_mime(self, message_id: str) -> bytes:
         response = self.client.request(
             "GET",
-            f"{self._root}/messages/{quote(message_id)}/$value",
+            f"{self._root}/messages/{segment(message_id)}/$value",
             mailbox=self.mailbox,
             headers={"Accept": "*/*"},
         )
@@ -212,7 +211,7 @@ class GraphReplyMailbox:
     # --- disposal -----------------------------------------------------------------------
 
     def _step(self, index: int, item: Disposal) -> dict[str, Any]:
-        path = f"/{self._root}/messages/{quote(item.message_id)}"
+        path = f"/{self._root}/messages/{segment(item.message_id)}"
         if item.kind is DisposalKind.PURGE:
             return {"id": str(index), "method": "POST", "url": f"{path}/permanentDelete"}
         target = item.folder_id if item.kind is DisposalKind.MOVE else "deleteditems"

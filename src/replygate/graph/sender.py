@@ -19,10 +19,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from replygate.errors import TransportFailure, UserError
-from replygate.graph.client import GraphClient, TokenBucket
+from replygate.graph.client import GraphClient, TokenBucket, segment
 from replygate.graph.errors import GraphFailure, GraphNotFound
 from replygate.services.mail_ports import OutboundMail, SendOutcome, SendProgress, SendResult
 
@@ -107,7 +106,7 @@ class GraphMailSender:
 
     @staticmethod
     def _user(mailbox: str) -> str:
-        return f"users/{quote(mailbox, safe='@')}"
+        return f"users/{segment(mailbox)}"
 
     def create_draft(self, mail: OutboundMail) -> SendProgress:
         """Step 1 (1 request): the caller stores the result before calling `send_draft`."""
@@ -127,7 +126,7 @@ class GraphMailSender:
             with _send_errors():
                 self.client.request(
                     "POST",
-                    f"{self._user(progress.mailbox)}/messages/{quote(progress.draft_id)}/send",
+                    f"{self._user(progress.mailbox)}/messages/{segment(progress.draft_id)}/send",
                     mailbox=progress.mailbox,
                     headers={"Content-Length": "0"},
                 )
@@ -142,7 +141,7 @@ class GraphMailSender:
         try:
             with _send_errors():
                 found = self.client.get_json(
-                    f"{self._user(progress.mailbox)}/messages/{quote(progress.draft_id)}",
+                    f"{self._user(progress.mailbox)}/messages/{segment(progress.draft_id)}",
                     mailbox=progress.mailbox,
                     params={"$select": "id,isDraft,internetMessageId"},
                 )
