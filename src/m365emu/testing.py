@@ -61,6 +61,7 @@ class RunningEmulator:
         self._server = server
         self._thread: threading.Thread = thread
         self._owns_workdir = owns_workdir
+        self._clients: list[Any] = []  # HTTP clients handed out, closed by stop()
 
     # --- URLs ------------------------------------------------------------------------
 
@@ -106,12 +107,15 @@ class RunningEmulator:
         session = requests.Session()
         session.verify = str(self.ca_file)
         session.trust_env = False
+        self._clients.append(session)
         return session
 
     def httpx_client(self, **kwargs: Any) -> httpx.Client:
         import httpx
 
-        return httpx.Client(verify=self.ssl_context(), **kwargs)
+        client = httpx.Client(verify=self.ssl_context(), **kwargs)
+        self._clients.append(client)
+        return client
 
     def msal_app(
         self,
@@ -148,6 +152,9 @@ class RunningEmulator:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
         if self._owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -159,6 +166,22 @@ class RunningEmulator:
         tb: TracebackType | None,
     ) -> None:  # fmt: skip
         self.stop()
+
+
+def _server_class() -> Any:
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            # Abort client connections first: an idle keep-alive TLS connection would
+            # otherwise hold the graceful shutdown until the client goes away.
+            for connection in list(self.server_state.connections):
+                transport = getattr(connection, "transport", None)
+                if transport is not None:
+                    transport.abort()
+            await super().shutdown(sockets)
+
+    return _Server
 
 
 def start_emulator(
@@ -192,7 +215,7 @@ def start_emulator(
         lifespan="off",
         ws="none",  # no websockets: nothing to import, nothing to warn about
     )
-    server = uvicorn.Server(config)
+    server = _server_class()(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="m365emu", daemon=True
     )

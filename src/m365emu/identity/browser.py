@@ -115,10 +115,10 @@ class Browser:
                     aadsts=parser.aadsts,
                     html=response.text,
                 )
-            pages.append(parser.page)
-            if parser.page == "form-post":
+            if parser.page == "form-post":  # the response itself, not a page the user sees
                 form = parser.forms[0]
                 return AuthorizeResult(form.action, form.fields, pages)
+            pages.append(parser.page)
             if parser.page == "account-picker":
                 response = self._pick(parser, account, response.text)
             elif parser.page == "consent":
