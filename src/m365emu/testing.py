@@ -143,6 +143,27 @@ class RunningEmulator:
             **kwargs,
         )  # fmt: skip
 
+    def msal_sign_in(
+        self,
+        browser: Browser,
+        account: str | None,
+        scopes: list[str],
+        *,
+        redirect_uri: str,
+        app: Any = None,
+        **flow_kwargs: Any,
+    ) -> tuple[Any, dict[str, Any], AuthorizeResult]:
+        """The whole MSAL auth-code flow: initiate -> `browser` -> acquire by auth code flow.
+
+        `flow_kwargs` go to initiate_auth_code_flow (prompt, login_hint...); response_mode
+        defaults to form_post (MSAL warns on query). Returns (msal app, MSAL result dict,
+        what the browser saw: `.pages`, `.picker_shown`)."""
+        app = app if app is not None else self.msal_app()
+        flow_kwargs.setdefault("response_mode", "form_post")
+        flow = app.initiate_auth_code_flow(scopes, redirect_uri=redirect_uri, **flow_kwargs)
+        outcome = browser.authorize(flow["auth_uri"], account=account)
+        return app, app.acquire_token_by_auth_code_flow(flow, outcome.params), outcome
+
     def browser(self) -> Browser:
         """A new browser profile (its own cookie jar) for the sign-in pages."""
         return Browser(self.ca_file)
