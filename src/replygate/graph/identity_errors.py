@@ -43,8 +43,8 @@ NEW_CREDENTIAL_FIX = (
 CONFIGURATION: dict[int, tuple[str, str]] = {
     7000215: ("The client secret was refused: it is not the app's secret.", NEW_CREDENTIAL_FIX),
     7000222: (
-        "The client secret expired; create a new one in Entra ID (Certificates & secrets) "
-        "and paste it into replygate.",
+        "Microsoft refused the sign-in: the client secret expired; create a new one in "
+        "Entra ID (Certificates & secrets) and paste it into replygate.",
         NEW_CREDENTIAL_FIX,
     ),
     50011: (

@@ -1,0 +1,186 @@
+"""GraphClient: error mapping, Retry-After, backoff, the per-mailbox budget."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from replygate.errors import AuthorizationNeeded, ConfigurationError, InvalidInput, NotFound
+from replygate.graph.client import Budget, GraphClient, TokenBucket
+from replygate.graph.errors import CursorExpired, GraphFailure, GraphTransient
+
+from .fakes import Script, graph_error, make_client
+
+BOX = "approvals@contoso.test"
+
+
+@pytest.mark.parametrize(
+    ("response", "kind", "words"),
+    [
+        (graph_error(403, "ErrorSendAsDenied"), ConfigurationError, "Grant Send As on " + BOX),
+        (graph_error(403, "ErrorAccessDenied"), ConfigurationError, "Add-MailboxPermission"),
+        (graph_error(404, "ErrorItemNotFound"), NotFound, "not found"),
+        (graph_error(400, "ErrorInvalidRecipients"), InvalidInput, "recipients"),
+        (graph_error(404, "MailboxNotEnabledForRESTAPI"), ConfigurationError, "Exchange Online"),
+        (graph_error(401, "InvalidAuthenticationToken"), AuthorizationNeeded, "Authorize"),
+        (graph_error(413, "ErrorMessageSizeExceeded"), InvalidInput, "larger"),
+        (graph_error(410, "syncStateNotFound"), CursorExpired, "cursor"),
+    ],
+)
+def test_errors_map_to_typed_errors_with_fixes(
+    response: httpx.Response, kind: type[Exception], words: str
+) -> None:
+    client, sleeps = make_client(Script(response))
+    with pytest.raises(kind) as caught:
+        client.request("GET", "users/x/messages", mailbox=BOX)
+    error = caught.value
+    assert isinstance(error, GraphFailure)
+    assert error.permanent
+    assert error.code == response.json()["error"]["code"]
+    assert words in str(error)
+    assert error.request_id == "r1"
+    assert sleeps.calls == []
+
+
+def test_send_as_denied_names_mailbox_and_user() -> None:
+    client, _ = make_client(Script(graph_error(403, "ErrorSendAsDenied")))
+    with pytest.raises(ConfigurationError) as caught:
+        client.request("POST", "users/x/messages/1/send", mailbox=BOX)
+    assert f"Grant Send As on {BOX} to svc@contoso.test" in caught.value.fix
+
+
+def test_access_denied_app_only_points_at_consent_and_policy() -> None:
+    client, _ = make_client(Script(graph_error(403, "ErrorAccessDenied")), user=None)
+    with pytest.raises(ConfigurationError) as caught:
+        client.request("GET", "users/x/messages", mailbox=BOX)
+    assert "application access policy" in caught.value.fix
+
+
+def test_retry_after_is_obeyed_on_429_and_503() -> None:
+    script = Script(
+        graph_error(429, "ApplicationThrottled", **{"Retry-After": "7"}),
+        graph_error(503, "serviceNotAvailable", **{"Retry-After": "2"}),
+        httpx.Response(200, json={"ok": True}),
+    )
+    client, sleeps = make_client(script)
+    assert client.get_json("users/x", mailbox=BOX) == {"ok": True}
+    assert sleeps.calls == [7.0, 2.0]
+    counts = client.counters.snapshot()[BOX]
+    assert (counts.requests, counts.throttled, counts.retries) == (3, 1, 2)
+
+
+def test_retry_after_longer_than_inline_wait_is_raised_not_slept() -> None:
+    script = Script(graph_error(429, "ApplicationThrottled", **{"Retry-After": "300"}))
+    client, sleeps = make_client(script, budget=Budget(max_inline_wait=60))
+    with pytest.raises(GraphTransient) as caught:
+        client.request("GET", "users/x", mailbox=BOX)
+    assert caught.value.retry_after == 300
+    assert not caught.value.permanent
+    assert sleeps.calls == []
+
+
+def test_backoff_is_exponential_bounded_and_attempts_are_limited() -> None:
+    script = Script(*[graph_error(500, "InternalServerError") for _ in range(6)])
+    client, sleeps = make_client(
+        script, budget=Budget(max_attempts=6, backoff_base=1.0, backoff_cap=8.0)
+    )
+    with pytest.raises(GraphTransient):
+        client.request("GET", "users/x", mailbox=BOX)
+    assert sleeps.calls == [1.0, 2.0, 4.0, 8.0, 8.0]  # jitter pinned at its maximum
+    assert len(script.requests) == 6
+
+
+def test_full_jitter_stays_within_the_ceiling() -> None:
+    client = GraphClient("https://g.test", budget=Budget(backoff_base=2, backoff_cap=30))
+    for attempt in range(1, 10):
+        assert 0 <= client.backoff(attempt) <= min(30, 2 * 2 ** (attempt - 1))
+    client.close()
+
+
+def test_non_idempotent_request_is_not_retried_after_a_server_error() -> None:
+    script = Script(graph_error(500, "InternalServerError"))
+    client, sleeps = make_client(script)
+    with pytest.raises(GraphFailure) as caught:
+        client.request("POST", "users/x/messages", mailbox=BOX, idempotent=False)
+    assert caught.value.permanent
+    assert sleeps.calls == []
+    assert len(script.requests) == 1
+
+
+def test_network_errors_are_transient() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    client, sleeps = make_client(Script(handler=refuse), budget=Budget(max_attempts=2))
+    with pytest.raises(GraphTransient):
+        client.request("GET", "users/x", mailbox=BOX)
+    assert len(sleeps.calls) == 1
+
+
+def test_every_request_prefers_immutable_ids_and_has_a_request_id() -> None:
+    script = Script(httpx.Response(200, json={}), httpx.Response(200, json={}))
+    client, _ = make_client(script)
+    client.get_json("users/x", mailbox=BOX, prefer=("odata.maxpagesize=10",))
+    client.get_json("users/x", mailbox=BOX)
+    first, second = script.requests
+    assert first.headers["Prefer"] == 'IdType="ImmutableId", odata.maxpagesize=10'
+    assert second.headers["Prefer"] == 'IdType="ImmutableId"'
+    assert first.headers["client-request-id"] != second.headers["client-request-id"]
+    assert str(first.url) == "https://graph.example.test/v1.0/users/x"
+
+
+def test_at_most_four_requests_in_flight_per_mailbox() -> None:
+    active: dict[str, int] = {}
+    peak: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        box = request.url.path.split("/")[3]
+        with lock:
+            active[box] = active.get(box, 0) + 1
+            peak[box] = max(peak.get(box, 0), active[box])
+        time.sleep(0.02)
+        with lock:
+            active[box] -= 1
+        return httpx.Response(200, json={})
+
+    client, _ = make_client(Script(handler=slow))
+    threads = [
+        threading.Thread(target=client.get_json, args=(f"users/{box}/x",), kwargs={"mailbox": box})
+        for box in ("a", "b")
+        for _ in range(12)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert peak == {"a": 4, "b": 4}
+
+
+def test_token_bucket_waits_for_refill() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    bucket = TokenBucket(10, 600.0, clock=lambda: now[0], sleeper=sleep)
+    for _ in range(10):
+        assert bucket.take() == 0
+    waited = bucket.take()
+    assert waited == pytest.approx(60.0)  # one token per minute at 10 per 10 minutes
+    assert bucket.take(5) == pytest.approx(300.0)
+
+
+def test_batch_charges_every_inner_request_and_refuses_more_than_20() -> None:
+    script = Script(httpx.Response(200, json={"responses": [{"id": "1", "status": 200}]}))
+    client, _ = make_client(script)
+    answers = client.batch(BOX, [{"id": "1", "method": "GET", "url": "/me"}] * 3)
+    assert answers["1"]["status"] == 200
+    assert client.counters.snapshot()[BOX].requests == 3
+    with pytest.raises(ValueError, match="20"):
+        client.batch(BOX, [{}] * 21)

@@ -1,0 +1,126 @@
+"""GraphMailSender: the draft payload, exactly-once resume, error translation, pacing."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from replygate.graph.client import Budget
+from replygate.graph.sender import (
+    GraphMailSender,
+    Pacing,
+    PermanentSendError,
+    TransientSendError,
+    message_payload,
+)
+from replygate.services.mail_ports import OutboundMail, SendOutcome, SendProgress
+
+from .fakes import Script, graph_error, make_client
+
+MAIL = OutboundMail(
+    from_address="approvals@contoso.test",
+    to=("alice@contoso.test", "bob@contoso.test"),
+    subject="[RG-prod-7KQ2M9XW4D] Deploy 1.2",
+    text="Reply APPROVE",
+    html="<p>Reply APPROVE</p>",
+    reply_to=("replies@contoso.test",),
+    headers=(("X-Auto-Response-Suppress", "OOF, AutoReply"), ("Auto-Submitted", "auto-generated")),
+    in_reply_to="<a@b>",
+)
+PROGRESS = SendProgress("approvals@contoso.test", "draft1", "<m1@contoso.test>")
+
+
+def test_payload_uses_html_and_keeps_only_x_headers() -> None:
+    payload = message_payload(MAIL)
+    assert payload["body"] == {"contentType": "HTML", "content": "<p>Reply APPROVE</p>"}
+    assert [r["emailAddress"]["address"] for r in payload["toRecipients"]] == list(MAIL.to)
+    assert payload["replyTo"] == [{"emailAddress": {"address": "replies@contoso.test"}}]
+    assert payload["internetMessageHeaders"] == [
+        {"name": "X-Auto-Response-Suppress", "value": "OOF, AutoReply"}
+    ]
+    assert "ccRecipients" not in payload
+
+
+def test_text_only_mail_is_escaped_into_html() -> None:
+    payload = message_payload(OutboundMail("a@b.c", ("d@e.f",), "s", "1 < 2"))
+    assert payload["body"]["content"] == "<pre>1 &lt; 2</pre>"
+    assert "internetMessageHeaders" not in payload  # Graph refuses an empty list
+
+
+def test_create_then_send_costs_two_requests() -> None:
+    script = Script(
+        httpx.Response(201, json={"id": "draft1", "internetMessageId": "<m1@contoso.test>"}),
+        httpx.Response(202),
+    )
+    client, _ = make_client(script)
+    sender = GraphMailSender(client)
+    result = sender.send(MAIL)
+    assert result.outcome is SendOutcome.SENT
+    assert [r.url.path for r in script.requests] == [
+        "/v1.0/users/approvals@contoso.test/messages",
+        "/v1.0/users/approvals@contoso.test/messages/draft1/send",
+    ]
+
+
+def test_resume_sends_a_draft_that_still_exists() -> None:
+    script = Script(
+        httpx.Response(200, json={"id": "draft1", "isDraft": True}), httpx.Response(202)
+    )
+    client, _ = make_client(script)
+    assert GraphMailSender(client).resume(PROGRESS).outcome is SendOutcome.SENT
+
+
+def test_resume_reports_a_sent_message_already_sent() -> None:
+    script = Script(httpx.Response(200, json={"id": "draft1", "isDraft": False}))
+    client, _ = make_client(script)
+    assert GraphMailSender(client).resume(PROGRESS).outcome is SendOutcome.ALREADY_SENT
+
+
+def test_resume_finds_a_vanished_draft_in_sent_items() -> None:
+    script = Script(
+        graph_error(404, "ErrorItemNotFound"),
+        httpx.Response(200, json={"value": [{"id": "sent9"}]}),
+    )
+    client, _ = make_client(script)
+    result = GraphMailSender(client).resume(PROGRESS)
+    assert (result.outcome, result.message_id) == (SendOutcome.ALREADY_SENT, "sent9")
+    lookup = script.requests[1]
+    assert lookup.url.params["$filter"] == "internetMessageId eq '<m1@contoso.test>'"
+    assert "sentitems" in lookup.url.path
+
+
+def test_resume_reports_lost_when_found_nowhere() -> None:
+    script = Script(graph_error(404, "ErrorItemNotFound"), httpx.Response(200, json={"value": []}))
+    client, _ = make_client(script)
+    assert GraphMailSender(client).resume(PROGRESS).outcome is SendOutcome.LOST
+
+
+def test_send_as_denied_is_permanent_with_a_plain_reason() -> None:
+    client, _ = make_client(Script(graph_error(403, "ErrorSendAsDenied")))
+    with pytest.raises(PermanentSendError) as caught:
+        GraphMailSender(client).send_draft(PROGRESS)
+    assert "Grant Send As on approvals@contoso.test to svc@contoso.test" in str(caught.value)
+
+
+def test_long_throttling_is_transient_with_retry_after() -> None:
+    script = Script(graph_error(429, "ApplicationThrottled", **{"Retry-After": "120"}))
+    client, _ = make_client(script, budget=Budget(max_inline_wait=30))
+    with pytest.raises(TransientSendError) as caught:
+        GraphMailSender(client).send_draft(PROGRESS)
+    assert caught.value.retry_after == 120
+
+
+def test_sends_are_paced_per_mailbox() -> None:
+    script = Script(handler=lambda request: httpx.Response(202))
+    client, sleeps = make_client(script)
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        sleeps.calls.append(seconds)
+        now[0] += seconds
+
+    client.clock, client.sleeper = (lambda: now[0]), sleep
+    sender = GraphMailSender(client, pacing=Pacing(messages=3, per_seconds=60))
+    for _ in range(5):
+        sender.send_draft(PROGRESS)
+    assert sum(sleeps.calls) == pytest.approx(40.0)  # 2 beyond the burst, 20 s each
