@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -21,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from m365emu.graph.core import Graph, graph_of
 from m365emu.graph.serialize import message_json
 from m365emu.mailstore import Folder, Mailbox
+from m365emu.persist import dump, restore
 from m365emu.state import EmulatorState, FaultRule, Throttling
 from m365emu.subscriptions import LIFECYCLE_EVENTS
 
@@ -270,6 +272,19 @@ def mount(app: FastAPI, state: EmulatorState) -> None:
             raise ControlError(400, f"event must be one of {sorted(LIFECYCLE_EVENTS)}")
         subs.lifecycle(sub, event)
         return JSONResponse({"sent": event}, 202)
+
+    @add("/mail/save", ["POST"])
+    async def save(request: Request) -> Response:
+        path = Path(str((await _body(request))["path"]))
+        data = dump(graph_of(state).mail.store)
+        path.write_text(json.dumps(data), encoding="utf-8")
+        return JSONResponse({"saved": str(path), "mailboxes": len(data["mailboxes"])})
+
+    @add("/mail/load", ["POST"])
+    async def load(request: Request) -> Response:
+        path = Path(str((await _body(request))["path"]))
+        restore(graph_of(state).mail.store, json.loads(path.read_text(encoding="utf-8")))
+        return JSONResponse({"loaded": str(path)})
 
     @add("/reset", ["POST"])
     async def reset(request: Request) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from pathlib import Path
 
 from m365emu.testing import RunningEmulator
 from tests.emulator.graphkit import (
@@ -112,3 +113,16 @@ def test_web_view_reply_as_user(emu: RunningEmulator) -> None:
     content = text.get_content()
     assert content.startswith("Approved, ship it")
     assert "From: Approvals <approvals@contoso.test>" in content
+
+
+def test_save_and_load_mail(emu: RunningEmulator, tmp_path: Path) -> None:
+    ids = deliver(emu, ALICE, raw_mail(ALICE, "Kept across restarts"))
+    target = tmp_path / "mail.json"
+    with control(emu) as ctl:
+        assert ctl.post("/mail/save", json={"path": str(target)}).status_code == 200
+        ctl.post("/reset", json={})
+        assert ctl.get(f"/mailboxes/{ALICE}/folders/inbox/messages").json()["value"] == []
+        assert ctl.post("/mail/load", json={"path": str(target)}).status_code == 200
+        back = ctl.get(f"/mailboxes/{ALICE}/messages/{ids['immutableId']}").json()
+    assert back["message"]["subject"] == "Kept across restarts"
+    assert back["raw"] == raw_mail(ALICE, "Kept across restarts").decode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import httpx
 
@@ -119,6 +120,15 @@ def test_batch_dependencies_limits_and_inner_errors(emu: RunningEmulator) -> Non
         assert a.post("/$batch", json={"requests": dup}).status_code == 400
         no_ct = [{"id": "1", "method": "POST", "url": "/me/sendMail", "body": {}}]
         assert a.post("/$batch", json={"requests": no_ct}).status_code == 400
+        cycle = [
+            {"id": "1", "method": "GET", "url": "/me", "dependsOn": ["2"]},
+            {"id": "2", "method": "GET", "url": "/me", "dependsOn": ["1"]},
+        ]
+        assert a.post("/$batch", json={"requests": cycle}).status_code == 400
+        encoded = quote(by_id["3"]["body"]["id"], safe="")  # step URLs are percent-decoded
+        step = [{"id": "1", "method": "GET", "url": f"/me/messages/{encoded}"}]
+        again = a.post("/$batch", json={"requests": step}).json()["responses"][0]
+        assert again["status"] == 200
     with control(emu) as ctl:
         rows = ctl.get("/counters").json()["value"]
     endpoints = {r["endpoint"] for r in rows}

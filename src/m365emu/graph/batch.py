@@ -12,7 +12,7 @@ import asyncio
 import base64
 import json
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from m365emu.graph.core import Ctx, GraphRequest, GraphResponse, dispatch, route
 from m365emu.graph.errors import bad_request, envelope
@@ -43,17 +43,39 @@ def _validate(steps: Any) -> list[dict[str, Any]]:
         headers = {str(k).lower(): str(v) for k, v in (step.get("headers") or {}).items()}
         if "body" in step and "content-type" not in headers:
             raise bad_request(f"Write request id : {sid} does not contain Content-Type header.")
-    for step in steps:
-        for dep in step.get("dependsOn") or []:
-            if str(dep) not in ids or str(dep) == str(step["id"]):
-                raise bad_request(f"Request id '{step['id']}' depends on an unknown request.")
+        if urlsplit(str(step["url"])).path.strip("/").lower().endswith("$batch"):
+            raise bad_request("A batch request cannot contain another batch request.")
+    graph = {str(s["id"]): [str(d) for d in s.get("dependsOn") or []] for s in steps}
+    for sid, deps in graph.items():
+        if any(d not in ids for d in deps):
+            raise bad_request(f"Request id '{sid}' depends on an unknown request.")
+    if _cyclic(graph):
+        raise bad_request("Invalid batch payload format: dependsOn forms a cycle.")
     return steps
+
+
+def _cyclic(graph: dict[str, list[str]]) -> bool:
+    """Whether the dependsOn graph has a cycle (it would wait forever)."""
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(node: str) -> bool:
+        if state.get(node) == 1:
+            return True
+        if state.get(node) == 2:
+            return False
+        state[node] = 1
+        found = any(visit(d) for d in graph.get(node, []))
+        state[node] = 2
+        return found
+
+    return any(visit(n) for n in graph)
 
 
 def _sub_request(ctx: Ctx, step: dict[str, Any]) -> GraphRequest:
     url = str(step["url"])
     parts = urlsplit(url if url.startswith("/") else "/" + url)
-    path = parts.path[len("/v1.0") :] if parts.path.lower().startswith("/v1.0/") else parts.path
+    path = unquote(parts.path)  # Graph decodes step URLs like request paths
+    path = path[len("/v1.0") :] if path.lower().startswith("/v1.0/") else path
     headers = {"authorization": ctx.req.headers.get("authorization", "")}
     headers.update({str(k).lower(): str(v) for k, v in (step.get("headers") or {}).items()})
     body = step.get("body")
