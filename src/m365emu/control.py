@@ -25,6 +25,7 @@ from m365emu.mailstore import Folder, Mailbox
 from m365emu.persist import dump, restore
 from m365emu.state import EmulatorState, FaultRule, Throttling
 from m365emu.subscriptions import LIFECYCLE_EVENTS
+from m365emu.transport import DMARC_VALUES, stamp_inbound
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -137,8 +138,14 @@ def mount(app: FastAPI, state: EmulatorState) -> None:
         graph = graph_of(state)
         mb = _mailbox(graph, request.path_params["upn"])
         folder = request.query_params.get("folder", "inbox")
+        raw = await request.body()
+        dmarc = request.query_params.get("dmarc", "pass")
+        if dmarc not in DMARC_VALUES:
+            raise ControlError(400, f"dmarc must be one of {sorted(DMARC_VALUES)}")
+        if request.query_params.get("stamp", "").lower() in ("1", "true", "yes"):
+            raw = stamp_inbound(raw, state.now(), dmarc)
         with state.lock:
-            msg = graph.mail.deliver_raw(mb, await request.body(), folder)
+            msg = graph.mail.deliver_raw(mb, raw, folder)
         return JSONResponse(
             {"id": msg.rest_id, "immutableId": msg.immutable_id, "folderId": msg.folder_id,
              "folder": folder_path(mb, mb.folders[msg.folder_id]),

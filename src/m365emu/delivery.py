@@ -14,13 +14,11 @@ import binascii
 import hashlib
 from collections.abc import Iterable
 from datetime import datetime
-from email.utils import format_datetime
 from typing import Any
 
 from m365emu import rules
 from m365emu.mailstore import Mailbox, MailStore, StoredMessage, iso
 from m365emu.mime import (
-    EXCHANGE_HOST,
     Outgoing,
     build_mime,
     child_thread_index,
@@ -33,6 +31,7 @@ from m365emu.mime import (
     recipient,
     strip_bcc,
 )
+from m365emu.transport import internal_trace
 
 # Properties a client may set on a message it creates (message resource, writable ones).
 WRITABLE = (
@@ -235,16 +234,7 @@ class MailService:
     def _dispatch(self, raw: bytes, fields: dict[str, Any]) -> None:
         """Delivers to every tenant recipient; outside recipients go to the outbound log."""
         now = self.now
-        trace = [
-            (
-                "Received",
-                f"from {EXCHANGE_HOST} (2603:10b6:510:2a::9) by {EXCHANGE_HOST} with "
-                f"HTTPS; {format_datetime(now)}",
-            ),
-            ("X-MS-Exchange-Organization-AuthAs", "Internal"),
-            ("X-MS-Exchange-Organization-AuthSource", EXCHANGE_HOST),
-            ("X-MS-Exchange-Organization-SCL", "-1"),
-        ]
+        trace = internal_trace(now)
         delivered = prepend_headers(strip_bcc(raw), trace)
         external: list[str] = []
         seen: set[str] = set()

@@ -126,3 +126,19 @@ def test_save_and_load_mail(emu: RunningEmulator, tmp_path: Path) -> None:
         back = ctl.get(f"/mailboxes/{ALICE}/messages/{ids['immutableId']}").json()
     assert back["message"]["subject"] == "Kept across restarts"
     assert back["raw"] == raw_mail(ALICE, "Kept across restarts").decode()
+
+
+def test_deliver_with_exchange_inbound_stamp(emu: RunningEmulator) -> None:
+    with control(emu) as ctl:
+        resp = ctl.post(
+            f"/mailboxes/{ALICE}/deliver",
+            params={"stamp": "true", "dmarc": "fail"},
+            content=raw_mail(ALICE, "Spoofed", sender="ceo@contoso.test"),
+        )
+        raw = ctl.get(f"/mailboxes/{ALICE}/messages/{resp.json()['id']}").json()["raw"]
+        assert ctl.post(f"/mailboxes/{ALICE}/deliver", params={"dmarc": "x"}).status_code == 400
+    parsed = email.message_from_string(raw, policy=email.policy.default)
+    assert parsed["Received"].startswith("from mail.contoso.test")
+    assert "dmarc=fail" in parsed["Authentication-Results"]
+    assert "compauth=fail" in parsed["Authentication-Results"]
+    assert parsed["X-MS-Exchange-Organization-AuthAs"] == "Anonymous"
