@@ -211,11 +211,10 @@ def finish(
     try:
         scopes.delegated_grant(app, requested)
     except errors.AadError as exc:
-        missing_only_consent = set(wanted) <= app.delegated_permissions
-        if params.get("prompt") == "none" or not missing_only_consent or consented_now:
-            exc.error = "consent_required" if params.get("prompt") == "none" else exc.error
-            if exc.error == "invalid_grant":
-                exc.error = "consent_required"
+        # Consent the page can give: every Graph scope asked for is a registered permission.
+        grantable = set(wanted) <= app.delegated_permissions
+        if params.get("prompt") == "none" or not grantable or consented_now:
+            exc.error = "consent_required"
             return respond_error(request, state, params, exc)
         needs_consent = True
     if needs_consent:

@@ -23,6 +23,7 @@ async def openid_configuration(request: Request) -> Response:
     try:
         resolve_tenant(state, segment)
     except errors.AadError as exc:
+        exc.error = "invalid_tenant"  # what Entra answers on discovery documents
         return exc.json_response(request, state.now())
     base = base_url(request)
     tid = state.tenant.id
@@ -91,6 +92,7 @@ async def keys(request: Request) -> Response:
     try:
         resolve_tenant(state, request.path_params["tenant"])
     except errors.AadError as exc:
+        exc.error = "invalid_tenant"
         return exc.json_response(request, state.now())
     return JSONResponse({"keys": [state.signing_key.jwk()]})
 
