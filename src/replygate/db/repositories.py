@@ -28,7 +28,7 @@ from replygate.domain.model import (
     Verdict,
 )
 from replygate.errors import Conflict
-from replygate.services.ports import Clock
+from replygate.services.ports import Clock, OutboxItem
 
 
 class ConcurrentChange(Conflict):
@@ -239,7 +239,7 @@ class SqlOutboxRepository:
     def get(self, outbox_id: int) -> OutboxRow | None:
         return self._session.get(OutboxRow, outbox_id)
 
-    def claim_due(self, worker: str, lease_until: datetime, limit: int = 10) -> list[OutboxRow]:
+    def claim_due(self, worker: str, lease_until: datetime, limit: int = 10) -> list[OutboxItem]:
         """Claim pending rows that are due, or whose claim expired (a worker died)."""
         now = self._clock.now()
         due = and_(OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now)
@@ -256,8 +256,65 @@ class SqlOutboxRepository:
             row.state = "claimed"
             row.claimed_by = worker
             row.claimed_until = lease_until
+            row.attempts += 1
         self._session.flush()
-        return rows
+        return [
+            OutboxItem(
+                id=row.id,
+                kind=row.kind,
+                request_id=row.request_id,
+                payload=dict(row.payload),
+                attempts=row.attempts,
+                mailbox=row.mailbox,
+                draft_id=row.draft_id,
+                internet_message_id=row.internet_message_id,
+            )
+            for row in rows
+        ]
+
+    def _set(self, outbox_id: int, **values: Any) -> None:
+        self._session.execute(update(OutboxRow).where(OutboxRow.id == outbox_id).values(**values))
+
+    def record_progress(
+        self, outbox_id: int, mailbox: str, draft_id: str, internet_message_id: str
+    ) -> None:
+        self._set(
+            outbox_id, mailbox=mailbox, draft_id=draft_id, internet_message_id=internet_message_id
+        )
+
+    def mark_sent(self, outbox_id: int, internet_message_id: str | None, at: datetime) -> None:
+        values: dict[str, Any] = {"state": "sent", "sent_at": at, "claimed_until": None}
+        if internet_message_id:
+            values["internet_message_id"] = internet_message_id
+        self._set(outbox_id, **values)
+
+    def reschedule(self, outbox_id: int, at: datetime, error: str) -> None:
+        self._set(
+            outbox_id, state="pending", next_attempt_at=at, last_error=error, claimed_until=None
+        )
+
+    def mark_failed(self, outbox_id: int, error: str) -> None:
+        self._set(outbox_id, state="failed", last_error=error, claimed_until=None)
+
+    def mark_skipped(self, outbox_id: int, reason: str) -> None:
+        self._set(outbox_id, state="skipped", last_error=reason, claimed_until=None)
+
+    def retry(self, outbox_id: int) -> bool:
+        """Put a failed row back in the queue (operators: ``replygate outbox retry``)."""
+        result = self._session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == outbox_id, OutboxRow.state == "failed")
+            .values(state="pending", next_attempt_at=self._clock.now(), last_error="")
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def cancel(self, outbox_id: int) -> bool:
+        result = self._session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == outbox_id, OutboxRow.state.in_(("pending", "failed")))
+            .values(state="cancelled")
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def list(self, *, state: str | None = None, limit: int = 100) -> Sequence[OutboxRow]:
         query = select(OutboxRow).order_by(OutboxRow.id.desc()).limit(limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -27,12 +28,44 @@ class RequestRepository(Protocol):
 
     def save(self, request: ApprovalRequest) -> None: ...
 
+    def set_message_id(self, request_id: str, message_id: str) -> None: ...
+
     def list(
         self, *, state: str | None = None, limit: int = 50, offset: int = 0
     ) -> Sequence[ApprovalRequest]: ...
 
 
+@dataclass(frozen=True)
+class OutboxItem:
+    """A claimed outbox row: what to send, and how far an earlier attempt got."""
+
+    id: int
+    kind: str
+    request_id: str | None
+    payload: dict[str, Any]
+    attempts: int
+    mailbox: str | None = None
+    draft_id: str | None = None
+    internet_message_id: str | None = None
+
+
 class OutboxRepository(Protocol):
+    def claim_due(
+        self, worker: str, lease_until: datetime, limit: int = 10
+    ) -> list[OutboxItem]: ...
+
+    def record_progress(
+        self, outbox_id: int, mailbox: str, draft_id: str, internet_message_id: str
+    ) -> None: ...
+
+    def mark_sent(self, outbox_id: int, internet_message_id: str | None, at: datetime) -> None: ...
+
+    def reschedule(self, outbox_id: int, at: datetime, error: str) -> None: ...
+
+    def mark_failed(self, outbox_id: int, error: str) -> None: ...
+
+    def mark_skipped(self, outbox_id: int, reason: str) -> None: ...
+
     def add(
         self,
         kind: str,

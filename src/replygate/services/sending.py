@@ -1,0 +1,212 @@
+"""The sender loop's use case: send due outbox mail exactly once.
+
+Per row: compose the mail from the request as it is now; step 1 creates a draft and its
+ids are committed to the row; step 2 sends the draft; then the row is marked sent, and
+for a request mail the sent Message-ID is stored so replies can be matched by
+``In-Reply-To``. After a crash the stored ids are resumed (the transport checks whether the
+draft still exists or was already sent), so nothing is sent twice. Permanent errors mark
+the row failed with the transport's plain reason and are never retried in a loop;
+transient ones are retried with jittered backoff, after ``Retry-After`` when given.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from replygate.domain.model import ApprovalRequest
+from replygate.domain.tokens import ReplyToken
+from replygate.errors import ReplygateError, UserError
+from replygate.mail.compose import (
+    MailContext,
+    compose_cancelled,
+    compose_outcome,
+    compose_reminder,
+    compose_request,
+)
+from replygate.mail.mime import OutboundEmail
+from replygate.services.mail_ports import (
+    MailSender,
+    OutboundMail,
+    SendOutcome,
+    SendProgress,
+    SendResult,
+)
+from replygate.services.ports import Clock, OutboxItem, UnitOfWork
+from replygate.services.requesting import OutboxKind
+
+log = logging.getLogger(__name__)
+
+CLAIM_FOR = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(hours=1)
+MAX_ATTEMPTS = 12
+
+
+@dataclass
+class SendReport:
+    sent: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SendingContext:
+    instance: str
+    mail: MailContext
+    sender: MailSender
+    clock: Clock
+    worker: str = "worker"
+
+
+def to_outbound(email: OutboundEmail) -> OutboundMail:
+    """The transport-neutral form of a composed mail."""
+    return OutboundMail(
+        from_address=email.from_address,
+        from_name=email.from_name,
+        to=email.to,
+        cc=email.cc,
+        reply_to=email.reply_to,
+        subject=email.subject,
+        text=email.text,
+        html=email.html,
+        headers=tuple(email.headers.items()),
+        in_reply_to=email.in_reply_to,
+        references=email.references,
+    )
+
+
+def compose_for(
+    kind: str,
+    request: ApprovalRequest,
+    token: ReplyToken,
+    ctx: MailContext,
+    payload: dict[str, object],
+) -> OutboundEmail | None:
+    """The mail an outbox row stands for, or None when it no longer makes sense."""
+    if kind == OutboxKind.REQUEST:
+        return compose_request(request, token, ctx)
+    if kind == OutboxKind.REMINDER:
+        if request.state.is_closed:
+            return None  # nobody needs reminding of a closed request
+        undecided = tuple(a for a in request.approvers if request.decision_of(a) is None)
+        return compose_reminder(request, token, ctx, to=undecided) if undecided else None
+    if kind == OutboxKind.CANCELLED:
+        return compose_cancelled(request, token, ctx, cancelled_by=str(payload.get("by") or ""))
+    if kind == OutboxKind.OUTCOME:
+        return compose_outcome(request, token, ctx)
+    raise ValueError(f"unknown outbox kind {kind!r}")
+
+
+def backoff(attempts: int, retry_after: float | None) -> timedelta:
+    if retry_after is not None:
+        return timedelta(seconds=max(retry_after, 1.0))
+    base = timedelta(seconds=30) * (1 << min(attempts, 10))
+    jitter = random.uniform(0.8, 1.2)  # noqa: S311 - spreading retries, not security
+    return min(base * jitter, MAX_BACKOFF)
+
+
+def send_due(
+    uow_factory: Callable[[], UnitOfWork], ctx: SendingContext, limit: int = 10
+) -> SendReport:
+    """Claim due rows and send each; every state change is committed before the next step."""
+    report = SendReport()
+    with uow_factory() as uow:
+        items = uow.outbox.claim_due(ctx.worker, ctx.clock.now() + CLAIM_FOR, limit)
+        uow.commit()
+    for item in items:
+        _send_one(uow_factory, ctx, item, report)
+    return report
+
+
+def _send_one(
+    uow_factory: Callable[[], UnitOfWork], ctx: SendingContext, item: OutboxItem, report: SendReport
+) -> None:
+    email = _compose(uow_factory, ctx, item)
+    if email is None:
+        with uow_factory() as uow:
+            uow.outbox.mark_skipped(item.id, "nothing to send any more (request closed or gone)")
+            uow.commit()
+        report.skipped.append(item.id)
+        return
+    try:
+        result = _transmit(uow_factory, ctx, item, email)
+    except UserError as error:  # permanent: Send As missing, recipients refused, too large
+        _fail(uow_factory, item, str(error), report)
+        return
+    except ReplygateError as error:  # transient: throttled, Graph down, re-authorisation pending
+        if item.attempts >= MAX_ATTEMPTS:
+            _fail(uow_factory, item, f"gave up after {item.attempts} attempts: {error}", report)
+            return
+        retry_after = getattr(error, "retry_after", None)
+        when = ctx.clock.now() + backoff(item.attempts, retry_after)
+        with uow_factory() as uow:
+            uow.outbox.reschedule(item.id, when, str(error))
+            uow.commit()
+        log.warning("outbox %s: will retry at %s: %s", item.id, when.isoformat(), error)
+        report.retrying.append(item.id)
+        return
+    if result.outcome is SendOutcome.LOST:
+        _fail(
+            uow_factory,
+            item,
+            "the draft vanished and no sent copy was found; retry with `replygate outbox retry` "
+            "after checking the From mailbox's Sent Items",
+            report,
+        )
+        return
+    with uow_factory() as uow:
+        uow.outbox.mark_sent(item.id, result.internet_message_id, ctx.clock.now())
+        if item.kind == OutboxKind.REQUEST and item.request_id and result.internet_message_id:
+            uow.requests.set_message_id(item.request_id, result.internet_message_id)
+        uow.commit()
+    report.sent.append(item.id)
+
+
+def _compose(
+    uow_factory: Callable[[], UnitOfWork], ctx: SendingContext, item: OutboxItem
+) -> OutboundEmail | None:
+    if item.request_id is None:
+        return None
+    with uow_factory() as uow:
+        request = uow.requests.get(item.request_id)
+    if request is None:
+        return None
+    return compose_for(
+        item.kind, request, ReplyToken(ctx.instance, request.id), ctx.mail, item.payload
+    )
+
+
+def _transmit(
+    uow_factory: Callable[[], UnitOfWork],
+    ctx: SendingContext,
+    item: OutboxItem,
+    email: OutboundEmail,
+) -> SendResult:
+    if item.draft_id and item.internet_message_id and item.mailbox:
+        # An earlier attempt created the draft: the transport finds out whether it was sent.
+        progress = SendProgress(item.mailbox, item.draft_id, item.internet_message_id)
+        return ctx.sender.resume(progress)
+    progress = ctx.sender.create_draft(to_outbound(email))
+    with uow_factory() as uow:
+        uow.outbox.record_progress(
+            item.id, progress.mailbox, progress.draft_id, progress.internet_message_id
+        )
+        uow.commit()
+    return ctx.sender.send_draft(progress)
+
+
+def _fail(
+    uow_factory: Callable[[], UnitOfWork], item: OutboxItem, error: str, report: SendReport
+) -> None:
+    with uow_factory() as uow:
+        uow.outbox.mark_failed(item.id, error)
+        uow.audit.record(
+            "system", "outbox.failed", str(item.id), {"error": error, "request": item.request_id}
+        )
+        uow.commit()
+    log.error("outbox %s failed for good: %s", item.id, error)
+    report.failed.append(item.id)
