@@ -205,6 +205,8 @@ def test_listing_select_top_filter_orderby_paging(emu: RunningEmulator) -> None:
         unread = a.get("/me/messages", params={"$filter": "isRead eq false"}).json()
         assert len(unread["value"]) == 5
         assert a.get("/me/messages", params={"$top": 1001}).status_code == 400
+        unknown = a.get("/me/messages", params={"$select": "subject,nonsense"})
+        assert error_code(unknown) == "RequestBroker--ParseUri"
         default = a.get("/me/messages").json()["value"][0]
         assert "body" in default
         assert "internetMessageHeaders" not in default

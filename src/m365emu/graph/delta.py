@@ -19,7 +19,7 @@ from m365emu.graph import odata
 from m365emu.graph.access import require
 from m365emu.graph.core import Ctx, GraphResponse, route
 from m365emu.graph.errors import GraphError, bad_request
-from m365emu.graph.messages import folder_of, render
+from m365emu.graph.messages import check_select, folder_of, render
 from m365emu.mailstore import StoredMessage, Tombstone
 
 DEFAULT_PAGE = 10
@@ -80,6 +80,7 @@ async def message_delta(ctx: Ctx) -> GraphResponse:
             st.update(s=st["t"], t=store.seq, l=st["t"], i=0)
     else:
         q = odata.parse(ctx.req.query, default_top=None)
+        check_select(q.select)
         after = ""
         for c in q.filter:
             if c.prop.lower() != "receiveddatetime" or c.op not in ("ge", "gt"):

@@ -10,7 +10,7 @@ from m365emu.graph import odata
 from m365emu.graph.access import require, sender_for
 from m365emu.graph.core import Ctx, GraphResponse, route
 from m365emu.graph.errors import GraphError, bad_request, not_found
-from m365emu.graph.serialize import message_json
+from m365emu.graph.serialize import canonical, message_json
 from m365emu.mailstore import StoredMessage
 
 MAX_CUSTOM_HEADERS = 5
@@ -30,10 +30,22 @@ _MESSAGE_FILTERS: dict[str, Callable[[StoredMessage], Any]] = {
 
 
 def text_body(ctx: Ctx) -> bool:
-    if ctx.prefer.get("outlook.body-content-type", "").lower() == "text":
+    if ctx.prefer.get("outlook.body-content-type", "").lower() != "text":
+        return False
+    if 'outlook.body-content-type="text"' not in ctx.applied:
         ctx.applied.append('outlook.body-content-type="text"')
-        return True
-    return False
+    return True
+
+
+def check_select(select: list[str] | None) -> list[str] | None:
+    """Graph refuses unknown properties in `$select` (400)."""
+    for name in select or []:
+        if canonical(name) is None:
+            raise bad_request(
+                f"Could not find a property named '{name}' on type 'microsoft.graph.message'.",
+                "RequestBroker--ParseUri",
+            )
+    return select
 
 
 def render(ctx: Ctx, msg: StoredMessage, select: list[str] | None = None) -> dict[str, Any]:
@@ -94,6 +106,7 @@ def check_recipients(message: dict[str, Any]) -> None:
 async def list_in(ctx: Ctx, folder_id: str | None) -> GraphResponse:
     require(ctx, "read")
     q = odata.parse(ctx.req.query)
+    check_select(q.select)
     keep = odata.matcher(q.filter, _MESSAGE_FILTERS)
     mb = ctx.box()
     items = [m for m in mb.messages.values() if folder_id is None or m.folder_id == folder_id]
@@ -141,7 +154,7 @@ async def get_message(ctx: Ctx) -> GraphResponse:
     """Get a message. https://learn.microsoft.com/graph/api/message-get"""
     require(ctx, "read")
     q = odata.parse(ctx.req.query, default_top=None)
-    return ctx.ok(render(ctx, find(ctx, ctx.params[-1]), q.select))
+    return ctx.ok(render(ctx, find(ctx, ctx.params[-1]), check_select(q.select)))
 
 
 @route("GET", "/messages/{id}/$value")
