@@ -7,6 +7,7 @@ nothing here persists or logs a token. MSAL's error dicts become replygate error
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
@@ -103,8 +104,8 @@ class TokenProvider:
 
     def serialized_cache(self) -> str | None:
         with self._lock:
-            blob = self._cache.serialize()
-            return str(blob) if blob and blob != "{}" else None
+            blob = str(self._cache.serialize())
+            return blob if any(json.loads(blob).values()) else None
 
     # --- MSAL ---------------------------------------------------------------------------
 
@@ -224,10 +225,7 @@ class TokenProvider:
         return ""
 
     def _restore(self, blob: str) -> None:
-        fresh = msal.SerializableTokenCache()
-        if blob:
-            fresh.deserialize(blob)
-        self._cache.deserialize(fresh.serialize() if blob else "{}")
+        self._cache.deserialize(blob)  # replaces the whole state: the new tokens are gone
 
     def _account(self) -> dict[str, Any]:
         accounts: list[dict[str, Any]] = self._msal().get_accounts()

@@ -157,9 +157,10 @@ class GraphClient:
             yield
 
     def backoff(self, attempt: int) -> float:
-        """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**(attempt-1))]."""
+        """Exponential backoff with jitter, in [ceiling/2, ceiling] where ceiling is
+        min(cap, base * 2**(attempt-1)): never an immediate retry, which Graph also counts."""
         ceiling = min(self.budget.backoff_cap, self.budget.backoff_base * 2.0 ** (attempt - 1))
-        return ceiling * self._jitter()
+        return ceiling / 2 + ceiling / 2 * self._jitter()
 
     def request(
         self,
@@ -176,8 +177,9 @@ class GraphClient:
     ) -> httpx.Response:
         """One Graph call with retries. `url` is relative to /v1.0 or an absolute next link.
 
-        Non-idempotent calls (creating a draft) are retried only when Graph refused them
-        before doing anything (429/503 with Retry-After, or no connection made)."""
+        Non-idempotent calls are repeated here only when Graph refused them before doing
+        anything (429, 503, no connection); other failures are raised, still classified
+        transient or permanent, for the caller to decide."""
         box = mailbox.casefold()
         sent_headers = {
             "Prefer": ", ".join((IMMUTABLE_IDS, *prefer)),
@@ -188,6 +190,7 @@ class GraphClient:
         while True:
             attempt += 1
             error: GraphFailure
+            refused_before_work = False  # Graph did nothing: safe to repeat any request
             with self._slot(box, cost):
                 self.counters.bump(box, "requests", cost)
                 try:
@@ -195,16 +198,16 @@ class GraphClient:
                         method, url, json=json, params=params, headers=sent_headers
                     )
                 except httpx.TransportError as failure:
-                    error = self._network_error(failure, box, idempotent)
+                    error = self._network_error(failure, box)
+                    refused_before_work = isinstance(failure, httpx.ConnectError)
                 else:
                     if response.status_code < 400:
                         return response
                     error = error_for(response, Who(mailbox, self.acting_user))
                     if response.status_code == 429:
                         self.counters.bump(box, "throttled")
-                    if not idempotent and error.retry_after is None:
-                        error.permanent = error.permanent or response.status_code not in (429, 503)
-            wait = self._wait(error, attempt)
+                    refused_before_work = response.status_code in (429, 503)
+            wait = self._wait(error, attempt) if idempotent or refused_before_work else None
             if wait is None:
                 self.counters.bump(box, "failures")
                 raise error
@@ -217,17 +220,12 @@ class GraphClient:
         wait = error.retry_after if error.retry_after is not None else self.backoff(attempt)
         return None if wait > self.budget.max_inline_wait else wait
 
-    def _network_error(
-        self, failure: httpx.TransportError, box: str, idempotent: bool
-    ) -> GraphFailure:
-        error = GraphTransient(
+    def _network_error(self, failure: httpx.TransportError, box: str) -> GraphFailure:
+        return GraphTransient(
             f"Microsoft Graph could not be reached for {box}.",
             fix="Check the network; replygate will retry.",
             description=type(failure).__name__,
         )
-        # A request that may have reached Graph is not repeated unless it is idempotent.
-        error.permanent = not idempotent and not isinstance(failure, httpx.ConnectError)
-        return error
 
     def get_json(self, url: str, *, mailbox: str, **kwargs: Any) -> dict[str, Any]:
         body: dict[str, Any] = self.request("GET", url, mailbox=mailbox, **kwargs).json()

@@ -93,7 +93,6 @@ class RemoteMessage:
     headers: tuple[tuple[str, str], ...] | None
     body_html: str | None = None
     body_text: str | None = None
-    size_hint: int | None = None
 
 
 @dataclass(frozen=True)

@@ -96,18 +96,29 @@ def test_backoff_is_exponential_bounded_and_attempts_are_limited() -> None:
 def test_full_jitter_stays_within_the_ceiling() -> None:
     client = GraphClient("https://g.test", budget=Budget(backoff_base=2, backoff_cap=30))
     for attempt in range(1, 10):
-        assert 0 <= client.backoff(attempt) <= min(30, 2 * 2 ** (attempt - 1))
+        ceiling = min(30, 2 * 2 ** (attempt - 1))
+        assert ceiling / 2 <= client.backoff(attempt) <= ceiling
     client.close()
 
 
-def test_non_idempotent_request_is_not_retried_after_a_server_error() -> None:
+def test_non_idempotent_request_is_not_repeated_after_a_server_error() -> None:
     script = Script(graph_error(500, "InternalServerError"))
     client, sleeps = make_client(script)
-    with pytest.raises(GraphFailure) as caught:
+    with pytest.raises(GraphTransient) as caught:
         client.request("POST", "users/x/messages", mailbox=BOX, idempotent=False)
-    assert caught.value.permanent
+    assert not caught.value.permanent  # the caller may try again later
     assert sleeps.calls == []
     assert len(script.requests) == 1
+
+
+def test_non_idempotent_request_is_repeated_after_throttling() -> None:
+    script = Script(
+        graph_error(429, "ApplicationThrottled", **{"Retry-After": "1"}),
+        httpx.Response(201, json={"id": "d"}),
+    )
+    client, sleeps = make_client(script)
+    client.request("POST", "users/x/messages", mailbox=BOX, idempotent=False)
+    assert sleeps.calls == [1.0]
 
 
 def test_network_errors_are_transient() -> None:
