@@ -16,7 +16,8 @@ async def openid_configuration(request: Request) -> Response:
 
     https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc#find-your-apps-openid-configuration-document-uri
     Endpoints keep the tenant segment of the request (as Entra does); `issuer` names the
-    tenant id. MSAL needs `authorization_endpoint` and `token_endpoint`, both https.
+    tenant id. MSAL needs `authorization_endpoint` and `token_endpoint`, both https. Endpoints
+    the emulator does not serve (userinfo, device code, kerberos) are left out.
     """
     state = state_of(request)
     segment = request.path_params["tenant"]
@@ -48,9 +49,7 @@ async def openid_configuration(request: Request) -> Response:
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "issuer": issuer,
         "request_uri_parameter_supported": False,
-        "userinfo_endpoint": f"{base}/oidc/userinfo",
         "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
-        "device_authorization_endpoint": f"{root}/oauth2/v2.0/devicecode",
         "http_logout_supported": True,
         "frontchannel_logout_supported": True,
         "end_session_endpoint": f"{root}/oauth2/v2.0/logout",
@@ -72,7 +71,6 @@ async def openid_configuration(request: Request) -> Response:
             "email",
             "oid",
         ],
-        "kerberos_endpoint": f"{root}/kerberos",
         "tenant_region_scope": "EU",
         "cloud_instance_name": urlsplit(base).hostname,
         "cloud_graph_host_name": "graph.windows.net",
