@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from replygate import __version__
-from replygate.cli import db, demo, reply, secrets
+from replygate.cli import db, demo, reply, secrets, serve, users
 
 app = typer.Typer(
     name="replygate",
@@ -20,6 +20,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(reply.app, name="reply")
 app.command("demo")(demo.demo)
+app.add_typer(users.app, name="users")
+app.command("serve")(serve.serve)
 
 
 def _show_version(value: bool) -> None:

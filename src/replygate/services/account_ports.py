@@ -113,9 +113,15 @@ class AuditLog(Protocol):
 
 
 class AccountsUnitOfWork(Protocol):
-    users: UserRepository
-    api_tokens: ApiTokenRepository
-    audit: AuditLog
+    # Read-only members, so that a unit of work with concrete repositories matches.
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def api_tokens(self) -> ApiTokenRepository: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
 
     def __enter__(self) -> Self: ...
 

@@ -30,7 +30,7 @@ from replygate.services.account_ports import (
 )
 from replygate.services.ports import Clock
 
-TOKEN_PREFIX = "rgt_"
+TOKEN_PREFIX = "rgt_"  # noqa: S105 - a prefix, not a secret
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # argon2 hashes any length; a cap keeps a huge form from costing CPU
 TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is advisory: no write on every API call
