@@ -22,6 +22,7 @@ from m365emu.mime import (
     Outgoing,
     build_mime,
     child_thread_index,
+    complete_headers,
     conversation_id,
     html_to_text,
     new_message_id,
@@ -202,6 +203,27 @@ class MailService:
                 copy["receivedDateTime"] = copy["createdDateTime"] = iso(out.date)
                 self.store.add_message(mb, sent_folder.id, copy, raw)
         return raw
+
+    def send_raw(self, mb: Mailbox, raw: bytes, save_to_sent: bool = True) -> bytes:
+        """sendMail with a MIME body: the message goes out as submitted (plus missing ids)."""
+        raw = complete_headers(raw, self.now, f"{mb.display_name} <{mb.address}>")
+        fields = parse_mime(raw)
+        self._dispatch(raw, fields)
+        sent_folder = mb.folder("sentitems")
+        if save_to_sent and sent_folder is not None:
+            fields["isRead"] = True
+            self._thread(mb, fields)
+            fields["receivedDateTime"] = fields["createdDateTime"] = iso(self.now)
+            self.store.add_message(mb, sent_folder.id, fields, strip_bcc(raw))
+        return raw
+
+    def draft_from_mime(self, mb: Mailbox, folder_id: str, raw: bytes) -> StoredMessage:
+        raw = complete_headers(raw, self.now, f"{mb.display_name} <{mb.address}>")
+        fields = parse_mime(raw)
+        self._thread(mb, fields)
+        fields.update(isDraft=True, isRead=True)
+        fields["receivedDateTime"] = fields["createdDateTime"] = iso(self.now)
+        return self.store.add_message(mb, folder_id, fields, raw)
 
     def _outgoing(
         self,

@@ -233,7 +233,7 @@ def parse_mime(raw: bytes) -> dict[str, Any]:
         "sender": sender[0] if sender else None,
         "toRecipients": _addresses(msg, "To"),
         "ccRecipients": _addresses(msg, "Cc"),
-        "bccRecipients": [],
+        "bccRecipients": _addresses(msg, "Bcc"),
         "replyTo": _addresses(msg, "Reply-To"),
         "sentDateTime": sent,
         "internetMessageId": _header(msg, "Message-ID") or new_message_id(),
@@ -267,6 +267,19 @@ def prepend_headers(raw: bytes, headers: list[tuple[str, str]]) -> bytes:
     """Trace headers go on top, as each transport hop adds them (RFC 5321 4.4)."""
     block = "".join(f"{k}: {v}\r\n" for k, v in headers).encode("utf-8")
     return block + raw
+
+
+def complete_headers(raw: bytes, now: datetime, from_header: str) -> bytes:
+    """Exchange adds Message-ID, Date and From to a submitted MIME message lacking them."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].lower()
+    missing = []
+    if not re.search(rb"(^|\n)message-id:", head):
+        missing.append(("Message-ID", new_message_id()))
+    if not re.search(rb"(^|\n)date:", head):
+        missing.append(("Date", format_datetime(now.astimezone(UTC))))
+    if not re.search(rb"(^|\n)from:", head):
+        missing.append(("From", from_header))
+    return prepend_headers(raw, missing)
 
 
 def strip_bcc(raw: bytes) -> bytes:

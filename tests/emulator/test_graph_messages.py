@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 
@@ -330,3 +331,19 @@ def test_unknown_segments_are_400(emu: RunningEmulator, path: str) -> None:
         resp = a.get(path)
     assert resp.status_code == 400
     assert error_code(resp) == "BadRequest"
+
+
+def test_send_mail_and_draft_as_mime(emu: RunningEmulator) -> None:
+    raw = raw_mail(ALICE, "MIME send", sender=SVC, msgid="<mime-1@contoso.test>")
+    mime = {"Content-Type": "text/plain"}
+    with as_user(emu, SVC) as g:
+        sent = g.post("/me/sendMail", content=base64.b64encode(raw), headers=mime)
+        assert sent.status_code == 202
+        bad = g.post("/me/sendMail", content=b"not base64!", headers=mime)
+        assert error_code(bad) == "ErrorMimeContentInvalidBase64String"
+        draft = g.post("/me/messages", content=base64.b64encode(raw), headers=mime)
+        assert draft.status_code == 201
+        assert draft.json()["isDraft"] is True
+    with as_user(emu, ALICE) as a:
+        got = a.get("/me/messages", params={"$select": "internetMessageId"}).json()["value"]
+    assert got[0]["internetMessageId"] == "<mime-1@contoso.test>"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +14,7 @@ from m365emu.graph.core import Ctx, GraphResponse, route
 from m365emu.graph.errors import GraphError, bad_request, not_found
 from m365emu.graph.serialize import canonical, message_json
 from m365emu.mailstore import StoredMessage
+from m365emu.mime import parse_mime
 
 MAX_CUSTOM_HEADERS = 5
 MAX_RECIPIENTS = 500
@@ -98,6 +101,19 @@ def check_recipients(message: dict[str, Any]) -> None:
         "@" not in str((r.get("emailAddress") or {}).get("address") or "") for r in everyone
     ):
         raise bad_request("At least one recipient isn't valid.", "ErrorInvalidRecipients")
+
+
+def mime_body(ctx: Ctx) -> bytes | None:
+    """The MIME alternative: `Content-Type: text/plain`, body = base64 of the message."""
+    ctype = ctx.req.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "text/plain":
+        return None
+    try:
+        return base64.b64decode(ctx.req.body.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise bad_request(
+            "Invalid base64 string for MIME content.", "ErrorMimeContentInvalidBase64String"
+        ) from None
 
 
 # -- listing --------------------------------------------------------------------------------
@@ -233,6 +249,9 @@ async def create_draft(ctx: Ctx) -> GraphResponse:
     """Create a draft (201). https://learn.microsoft.com/graph/api/user-post-messages"""
     require(ctx, "write")
     folder_id = folder_of(ctx, ctx.params[0] if ctx.params else "drafts")
+    raw = mime_body(ctx)
+    if raw is not None:
+        return ctx.ok(render(ctx, ctx.mail.draft_from_mime(ctx.box(), folder_id, raw)), 201)
     message = ctx.json()
     check_headers(message)
     msg = ctx.mail.create_draft(ctx.box(), folder_id, message)
@@ -259,6 +278,14 @@ async def send_draft(ctx: Ctx) -> GraphResponse:
 async def send_mail(ctx: Ctx) -> GraphResponse:
     """sendMail: 202 with no body. https://learn.microsoft.com/graph/api/user-sendmail"""
     require(ctx, "send")
+    raw = mime_body(ctx)
+    if raw is not None:
+        fields = parse_mime(raw)
+        check_recipients(fields)
+        if fields.get("from"):
+            sender_for(ctx, fields["from"])  # Send As rules apply to MIME too
+        ctx.mail.send_raw(ctx.box(), raw)
+        return GraphResponse(202, media_type=None)
     payload = ctx.json()
     message = payload.get("message")
     if not isinstance(message, dict):
