@@ -84,7 +84,7 @@ async def openid_configuration(request: Request) -> Response:
 async def keys(request: Request) -> Response:
     """The signing keys (JWKS) of the tenant.
 
-    https://learn.microsoft.com/entra/identity-platform/access-tokens#validate-the-signature
+    https://learn.microsoft.com/entra/identity-platform/access-tokens (validating tokens)
     """
     state = state_of(request)
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 
 def new_handle(nbytes: int = 32) -> str:
@@ -86,6 +87,8 @@ class IdentityStore:
     pending: dict[str, PendingAuthorization] = field(default_factory=dict)
     codes: dict[str, AuthCode] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshTokenRecord] = field(default_factory=dict)
+    # Access tokens whose signature has been checked -> their claims (see tokens._decode).
+    verified_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def revoke_user(self, user_id: str) -> int:
         """Revoke every refresh token and browser session of a user; returns tokens revoked."""
@@ -111,3 +114,4 @@ class IdentityStore:
         self.pending.clear()
         self.codes.clear()
         self.refresh_tokens.clear()
+        self.verified_tokens.clear()

@@ -145,6 +145,34 @@ def client_info(state: EmulatorState, user: User) -> str:
     return b64url(payload.encode())
 
 
+_CACHE_SIZE = 2048
+
+
+def _decode(state: EmulatorState, token: str) -> dict[str, Any]:
+    """Signature and audience check, memoised: the same token is presented many times and
+    RSA verification would otherwise dominate the cost of a Graph call."""
+    cache = state.identity.verified_tokens
+    claims = cache.get(token)
+    if claims is not None:
+        return claims
+    try:
+        claims = jwt.decode(
+            token,
+            state.signing_key.private_key.public_key(),
+            algorithms=["RS256"],
+            audience=list(GRAPH_RESOURCES),
+            options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+        )
+    except jwt.InvalidAudienceError:
+        raise GraphAuthError("Access token validation failure. Invalid audience.") from None
+    except jwt.InvalidTokenError:
+        raise GraphAuthError("Access token validation failure.") from None
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[token] = claims
+    return claims
+
+
 def verify_access_token(state: EmulatorState, authorization_header: str | None) -> Caller:
     """Check a Graph `Authorization` header; raise GraphAuthError(401) if it is not acceptable.
 
@@ -159,18 +187,7 @@ def verify_access_token(state: EmulatorState, authorization_header: str | None) 
         raise GraphAuthError("Access token is empty.")
     if token.count(".") != 2:
         raise GraphAuthError("IDX14100: JWT is not well formed, there are no dots (.).")
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            state.signing_key.private_key.public_key(),
-            algorithms=["RS256"],
-            audience=list(GRAPH_RESOURCES),
-            options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
-        )
-    except jwt.InvalidAudienceError:
-        raise GraphAuthError("Access token validation failure. Invalid audience.") from None
-    except jwt.InvalidTokenError:
-        raise GraphAuthError("Access token validation failure.") from None
+    claims = dict(_decode(state, token))  # a copy: callers may keep or change it
     now = _epoch(state.now())
     skew = int(state.identity.settings.clock_skew.total_seconds())
     if int(claims.get("exp", 0)) + skew <= now:
