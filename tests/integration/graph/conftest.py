@@ -11,6 +11,7 @@ from m365emu.testing import RunningEmulator, start_emulator
 from replygate.graph.auth import GraphAuth, OAuthAppConfig, TokenProvider
 from replygate.graph.client import GraphClient
 from replygate.graph.clouds import CloudName, Mode
+from replygate.graph.connection import GraphConnection, connect
 
 SVC = "svc-replygate@contoso.test"
 
@@ -53,6 +54,14 @@ class Kit:
         )
         self._closers.append(client.close)
         return client
+
+    def connection(self, mode: Mode, **extra: str) -> GraphConnection:
+        session = self.emu.requests_session()
+        made = connect(
+            self.config(mode, **extra), http_client=session, verify=self.emu.ssl_context()
+        )
+        self._closers += [session.close, made.close]
+        return made
 
     def close(self) -> None:
         for close in reversed(self._closers):

@@ -51,8 +51,8 @@ def authorise(emu: RunningEmulator, tokens: TokenProvider, account: str = SVC) -
 def test_app_only_draft_send_is_delivered_once_and_resume_finds_it(
     emu: RunningEmulator, kit: Kit
 ) -> None:
-    client = kit.graph(kit.provider(Mode.APP_ONLY))
-    sender = GraphMailSender(client)
+    connection = kit.connection(Mode.APP_ONLY)
+    client, sender = connection.client, connection.sender
     progress = sender.create_draft(mail("approvals@contoso.test", "[RG-test-AAAAAAAAAA] Deploy"))
     assert progress.internet_message_id.startswith("<")
     assert sender.send_draft(progress).outcome is SendOutcome.SENT
