@@ -6,7 +6,7 @@ import email
 import email.policy
 from pathlib import Path
 
-from m365emu.testing import RunningEmulator
+from m365emu.testing import RunningEmulator, run_msal_browser_login
 from tests.emulator.graphkit import (
     ALICE,
     SHARED,
@@ -82,6 +82,23 @@ def test_real_msal_client_credentials_token_reaches_graph(emu: RunningEmulator) 
     assert "access_token" in result, result
     with client(emu, result["access_token"]) as app:
         assert app.get(f"/users/{SHARED}/mailFolders/inbox/messages").status_code == 200
+
+
+def test_real_msal_auth_code_flow_token_reaches_shared_mailbox(emu: RunningEmulator) -> None:
+    app = emu.msal_app()
+    flow = app.initiate_auth_code_flow(
+        ["Mail.ReadWrite.Shared", "Mail.Send.Shared"],
+        redirect_uri="https://127.0.0.1:8443/oauth/callback",
+        prompt="select_account",
+        response_mode="form_post",
+    )
+    answer = run_msal_browser_login(flow["auth_uri"], emu.ca_file, account=SVC)
+    result = app.acquire_token_by_auth_code_flow(flow, answer)
+    assert "access_token" in result, result
+    with client(emu, result["access_token"]) as g:
+        assert g.get(f"/users/{SHARED}/mailFolders/inbox/messages").status_code == 200
+        body = {"message": mail(ALICE, **{"from": {"emailAddress": {"address": SHARED}}})}
+        assert g.post("/me/sendMail", json=body).status_code == 202
 
 
 def test_web_view_reply_as_user(emu: RunningEmulator) -> None:
