@@ -1,7 +1,7 @@
 """The Graph HTTP client: immutable ids, a per-mailbox budget, Retry-After and backoff.
 
 Microsoft's Outlook limits are per app and mailbox: 4 requests in flight and 10,000 requests
-per 10 minutes. Each mailbox gets a semaphore and a token bucket here, so replygate waits
+per 10 minutes. Each mailbox gets a semaphore and a sliding request window here, so replygate waits
 on its own side instead of collecting 429s. Retry-After is always obeyed; a wait longer than
 `max_inline_wait` is not slept here but raised (GraphTransient.retry_after) so that a loop
 can re-queue the work.
@@ -13,6 +13,7 @@ import random
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -69,39 +70,45 @@ class Counters:
             return {k: MailboxCounters(**vars(v)) for k, v in self.by_mailbox.items()}
 
 
-class TokenBucket:
-    """`capacity` tokens refilled evenly over `window` seconds; `take` waits for tokens."""
+class SlidingWindow:
+    """At most `limit` events in any `window` seconds; `take` waits until that holds.
+
+    A token bucket would allow twice the limit across a window boundary, which a fixed or
+    sliding window on Microsoft's side would answer with 429s; remembering the times of
+    the last `limit` events cannot. `margin` (a share of the window) absorbs latency
+    differences between our clock and the server's."""
 
     def __init__(
         self,
-        capacity: int,
+        limit: int,
         window: float,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleeper: Callable[[float], None] = time.sleep,
+        margin: float = 0.02,
     ) -> None:
-        self.capacity = float(capacity)
-        self.rate = capacity / window
-        self._tokens = float(capacity)
+        self.limit = limit
+        self.window = window * (1 + margin)
         self.clock, self.sleeper = clock, sleeper
-        self._stamp = clock()
+        self._times: deque[float] = deque()
         self._lock = threading.Lock()
 
     def take(self, count: int = 1) -> float:
-        """Take `count` tokens, sleeping until they exist; returns the time slept."""
+        """Record `count` events, sleeping first if needed; returns the time slept."""
+        count = min(count, self.limit)
         slept = 0.0
         while True:
             with self._lock:
                 now = self.clock()
-                self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-                self._stamp = now
-                need = min(float(count), self.capacity)
-                if self._tokens >= need:
-                    self._tokens -= need
+                while self._times and self._times[0] <= now - self.window:
+                    self._times.popleft()
+                if len(self._times) + count <= self.limit:
+                    self._times.extend([now] * count)
                     return slept
-                wait = (need - self._tokens) / self.rate
-            self.sleeper(wait)
-            slept += wait
+                # wait until enough of the oldest events leave the window
+                wait = self._times[len(self._times) + count - self.limit - 1] + self.window - now
+            self.sleeper(max(wait, 0.001))
+            slept += max(wait, 0.001)
 
 
 class GraphClient:
@@ -135,16 +142,16 @@ class GraphClient:
         )
         self._lock = threading.Lock()
         self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets: dict[str, SlidingWindow] = {}
 
     def close(self) -> None:
         self._http.close()
 
-    def _mailbox_budget(self, mailbox: str) -> tuple[threading.BoundedSemaphore, TokenBucket]:
+    def _mailbox_budget(self, mailbox: str) -> tuple[threading.BoundedSemaphore, SlidingWindow]:
         with self._lock:
             if mailbox not in self._slots:
                 self._slots[mailbox] = threading.BoundedSemaphore(self.budget.concurrency)
-                self._buckets[mailbox] = TokenBucket(
+                self._buckets[mailbox] = SlidingWindow(
                     self.budget.requests, self.budget.window, clock=self.clock, sleeper=self.sleeper
                 )
             return self._slots[mailbox], self._buckets[mailbox]

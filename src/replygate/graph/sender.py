@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from replygate.errors import TransportFailure, UserError
-from replygate.graph.client import GraphClient, TokenBucket, segment
+from replygate.graph.client import GraphClient, SlidingWindow, segment
 from replygate.graph.errors import GraphFailure, GraphNotFound
 from replygate.services.mail_ports import OutboundMail, SendOutcome, SendProgress, SendResult
 
@@ -90,13 +90,13 @@ class GraphMailSender:
         self.client = client
         self.pacing = pacing or Pacing()
         self._lock = threading.Lock()
-        self._pace: dict[str, TokenBucket] = {}
+        self._pace: dict[str, SlidingWindow] = {}
 
-    def _bucket(self, mailbox: str) -> TokenBucket:
+    def _bucket(self, mailbox: str) -> SlidingWindow:
         with self._lock:
             key = mailbox.casefold()
             if key not in self._pace:
-                self._pace[key] = TokenBucket(
+                self._pace[key] = SlidingWindow(
                     self.pacing.messages,
                     self.pacing.per_seconds,
                     clock=self.client.clock,

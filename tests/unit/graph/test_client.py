@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from replygate.errors import AuthorizationNeeded, ConfigurationError, InvalidInput, NotFound
-from replygate.graph.client import Budget, GraphClient, TokenBucket
+from replygate.graph.client import Budget, GraphClient, SlidingWindow
 from replygate.graph.errors import CursorExpired, GraphFailure, GraphTransient
 
 from .fakes import Script, graph_error, make_client
@@ -171,7 +171,7 @@ def test_at_most_four_requests_in_flight_per_mailbox() -> None:
     assert peak == {"a": 4, "b": 4}
 
 
-def test_token_bucket_waits_for_refill() -> None:
+def test_sliding_window_never_allows_more_than_the_limit_in_any_window() -> None:
     now = [0.0]
     slept: list[float] = []
 
@@ -179,12 +179,13 @@ def test_token_bucket_waits_for_refill() -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    bucket = TokenBucket(10, 600.0, clock=lambda: now[0], sleeper=sleep)
+    window = SlidingWindow(10, 600.0, clock=lambda: now[0], sleeper=sleep, margin=0.0)
     for _ in range(10):
-        assert bucket.take() == 0
-    waited = bucket.take()
-    assert waited == pytest.approx(60.0)  # one token per minute at 10 per 10 minutes
-    assert bucket.take(5) == pytest.approx(300.0)
+        assert window.take() == 0
+    now[0] = 100.0
+    assert window.take() == pytest.approx(500.0)  # until the first event leaves the window
+    assert window.take(5) == pytest.approx(0.0)  # the other nine left at the same moment
+    assert window.take(6) == pytest.approx(600.0)
 
 
 def test_batch_charges_every_inner_request_and_refuses_more_than_20() -> None:
