@@ -293,7 +293,7 @@ class MailService:
         quoted = (
             f"{text}\r\n\r\n________________________________\r\n"
             f"From: {orig_from.get('name', '')} <{orig_from.get('address', '')}>\r\n"
-            f"Sent: {f.get('sentDateTime', '')}\r\nTo: {orig_to}\r\n"
+            f"Sent: {_outlook_date(str(f.get('sentDateTime') or ''))}\r\nTo: {orig_to}\r\n"
             f"Subject: {f.get('subject', '')}\r\n\r\n{body}"
         )
         message = {
@@ -302,6 +302,16 @@ class MailService:
             "toRecipients": to,
         }
         return self.send_new(mb, message, None, True, original)
+
+
+def _outlook_date(value: str) -> str:
+    """Outlook's header block date: `Monday, January 5, 2026 9:00 AM`."""
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    hour = dt.hour % 12 or 12
+    return f"{dt:%A, %B} {dt.day}, {dt.year} {hour}:{dt:%M %p}"
 
 
 def _preview(body: dict[str, Any]) -> str:
