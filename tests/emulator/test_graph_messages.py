@@ -347,3 +347,10 @@ def test_send_mail_and_draft_as_mime(emu: RunningEmulator) -> None:
     with as_user(emu, ALICE) as a:
         got = a.get("/me/messages", params={"$select": "internetMessageId"}).json()["value"]
     assert got[0]["internetMessageId"] == "<mime-1@contoso.test>"
+
+
+def test_wrong_method_is_405(emu: RunningEmulator) -> None:
+    with as_user(emu, ALICE) as a:
+        resp = a.put("/me/sendMail", json={})
+    assert resp.status_code == 405
+    assert error_code(resp) == "Request_BadRequest"

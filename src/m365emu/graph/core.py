@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,8 @@ from m365emu.state import EmulatorState
 from m365emu.subscriptions import Subscriptions
 from m365emu.tenant import User
 from m365emu.throttle import Throttle
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -256,6 +259,13 @@ async def dispatch(state: EmulatorState, req: GraphRequest) -> GraphResponse:
     except GraphError as exc:
         body = envelope(exc.code, exc.message, request_id, client_request_id, iso(state.now()))
         response = GraphResponse(exc.status, json.dumps(body).encode(), dict(exc.headers))
+    except Exception:  # an emulator bug must still answer like Graph, and be visible
+        log.exception("Graph handler failed: %s %s", req.method, req.path)
+        body = envelope(
+            "generalException", "An internal server error occurred.", request_id,
+            client_request_id, iso(state.now()),
+        )  # fmt: skip
+        response = GraphResponse(500, json.dumps(body).encode())
     finally:
         if slot is not None:
             graph.throttle.release(slot)
