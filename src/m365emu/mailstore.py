@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -79,6 +79,7 @@ class StoredMessage:
     modified: datetime
     seq: int
     change_key: str = field(default_factory=new_change_key)
+    arrived: int = 0  # sequence number of its arrival in the current folder
 
     @property
     def received(self) -> str:
@@ -104,6 +105,17 @@ class Mailbox:
     rest_index: dict[str, str] = field(default_factory=dict)  # rest id -> immutable id
     tombstones: dict[str, list[Tombstone]] = field(default_factory=dict)  # by folder id
     rules: list[dict[str, Any]] = field(default_factory=list)
+    by_folder: dict[str, dict[str, StoredMessage]] = field(default_factory=dict)
+
+    def place(self, msg: StoredMessage) -> None:
+        self.messages[msg.immutable_id] = msg
+        self.rest_index[msg.rest_id] = msg.immutable_id
+        self.by_folder.setdefault(msg.folder_id, {})[msg.immutable_id] = msg
+
+    def unplace(self, msg: StoredMessage) -> None:
+        self.messages.pop(msg.immutable_id, None)
+        self.rest_index.pop(msg.rest_id, None)
+        self.by_folder.get(msg.folder_id, {}).pop(msg.immutable_id, None)
 
     def folder(self, ref: str) -> Folder | None:
         """A folder by id or (case-insensitive) well-known name."""
@@ -121,8 +133,8 @@ class Mailbox:
     def children(self, parent_id: str) -> list[Folder]:
         return [f for f in self.folders.values() if f.parent_id == parent_id]
 
-    def in_folder(self, folder_id: str) -> Iterator[StoredMessage]:
-        return (m for m in self.messages.values() if m.folder_id == folder_id)
+    def in_folder(self, folder_id: str) -> list[StoredMessage]:
+        return list(self.by_folder.get(folder_id, {}).values())
 
 
 # (mailbox, folder id, message, change type) -> None; change type is created|updated|deleted
@@ -228,8 +240,8 @@ class MailStore:
                 modified=now,
                 seq=self._next_seq(),
             )
-            mb.messages[msg.immutable_id] = msg
-            mb.rest_index[msg.rest_id] = msg.immutable_id
+            msg.arrived = msg.seq
+            mb.place(msg)
         self._emit(mb, folder_id, msg, "created")
         return msg
 
@@ -246,12 +258,12 @@ class MailStore:
         with self.lock:
             old_folder = msg.folder_id
             self._tombstone(mb, msg)
-            del mb.rest_index[msg.rest_id]
+            mb.unplace(msg)
             msg.rest_id = new_rest_id()
-            mb.rest_index[msg.rest_id] = msg.immutable_id
             msg.folder_id = folder_id
             msg.modified = self.now()
-            msg.seq = self._next_seq()
+            msg.seq = msg.arrived = self._next_seq()
+            mb.place(msg)
             msg.change_key = new_change_key()
         self._emit(mb, old_folder, msg, "deleted")
         self._emit(mb, folder_id, msg, "created")
@@ -260,8 +272,7 @@ class MailStore:
     def remove_message(self, mb: Mailbox, msg: StoredMessage) -> None:
         with self.lock:
             self._tombstone(mb, msg)
-            mb.messages.pop(msg.immutable_id, None)
-            mb.rest_index.pop(msg.rest_id, None)
+            mb.unplace(msg)
         self._emit(mb, msg.folder_id, msg, "deleted")
 
     def _tombstone(self, mb: Mailbox, msg: StoredMessage) -> None:

@@ -62,9 +62,7 @@ def restore(store: MailStore, data: dict[str, Any]) -> None:
             mb.well_known["msgfolderroot"] = mb.root_id
             mb.rules = list(box["rules"])
             for m in box["messages"]:
-                msg = _message_from(m)
-                mb.messages[msg.immutable_id] = msg
-                mb.rest_index[msg.rest_id] = msg.immutable_id
+                mb.place(_message_from(m))
             store.mailboxes[mb.user_id] = mb
             for addr in [mb.address, *box.get("aliases", [])]:
                 store.by_address[addr.lower()] = mb.user_id

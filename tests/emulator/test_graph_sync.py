@@ -76,6 +76,26 @@ def test_delta_pages_changes_removals_and_resync(emu: RunningEmulator) -> None:
         assert a.get(link2.replace("deltatoken=", "deltatoken=xx")).status_code == 410
 
 
+def test_delta_change_types(emu: RunningEmulator) -> None:
+    first = deliver(emu, ALICE, raw_mail(ALICE, "existing"))
+    url = "/me/mailFolders/inbox/messages/delta"
+    with as_user(emu, ALICE) as a:
+        links = {}
+        for change in ("created", "updated", "deleted"):
+            items, links[change], _ = _drain(a, f"{url}?changeType={change}", {})
+            assert len(items) == (1 if change == "created" else 0)
+        deliver(emu, ALICE, raw_mail(ALICE, "new"))
+        a.patch(f"/me/messages/{first['id']}", json={"isRead": True})
+        created, _, _ = _drain(a, links["created"], {})
+        updated, _, _ = _drain(a, links["updated"], {})
+        assert [m["subject"] for m in created] == ["new"]
+        assert [m["subject"] for m in updated] == ["existing"]
+        a.post(f"/me/messages/{first['id']}/permanentDelete")
+        deleted, _, _ = _drain(a, links["deleted"], {})
+        assert [m["@removed"] for m in deleted] == [{"reason": "deleted"}]
+        assert a.get(f"{url}?changeType=moved").status_code == 400
+
+
 def test_delta_filter_and_restrictions(emu: RunningEmulator) -> None:
     with as_user(emu, ALICE) as a:
         bad = a.get("/me/mailFolders/inbox/messages/delta", params={"$filter": "isRead eq true"})

@@ -90,6 +90,8 @@ async def message_delta(ctx: Ctx) -> GraphResponse:
                 )
             after = c.op + odata.normalize_datetime(c.value)
         change = ctx.req.query.get("changeType", "")
+        if change not in ("", "created", "updated", "deleted"):
+            raise bad_request(f"Invalid changeType '{change}'.", "ErrorInvalidParameter")
         st = {
             "f": folder_id,
             "m": mb.user_id,
@@ -106,10 +108,17 @@ async def message_delta(ctx: Ctx) -> GraphResponse:
     until, last = int(st["t"]), int(st["l"])
     entries: list[tuple[int, StoredMessage | Tombstone]] = []
     change = str(st.get("ct") or "")
+    since = int(st["s"])
     if change != "deleted":
         for m in mb.in_folder(folder_id):
-            if last < m.seq <= until and _after(m, str(st.get("flt") or "")):
-                entries.append((m.seq, m))
+            if not (last < m.seq <= until and _after(m, str(st.get("flt") or ""))):
+                continue
+            # created: arrived in this round; updated: was there before and changed since
+            if (change == "created" and m.arrived <= since and not st.get("i")) or (
+                change == "updated" and (m.arrived > since or st.get("i"))
+            ):
+                continue
+            entries.append((m.seq, m))
     if not st.get("i") and change in ("", "deleted"):
         for t in mb.tombstones.get(folder_id, []):
             if last < t.seq <= until:

@@ -125,7 +125,7 @@ async def list_in(ctx: Ctx, folder_id: str | None) -> GraphResponse:
     check_select(q.select)
     keep = odata.matcher(q.filter, _MESSAGE_FILTERS)
     mb = ctx.box()
-    items = [m for m in mb.messages.values() if folder_id is None or m.folder_id == folder_id]
+    items = list(mb.messages.values()) if folder_id is None else mb.in_folder(folder_id)
     if folder_id is None:  # the mailbox-wide list skips hidden system folders
         hidden = {f.id for f in mb.folders.values() if f.hidden}
         items = [m for m in items if m.folder_id not in hidden]
