@@ -9,11 +9,11 @@ can re-queue the work.
 
 from __future__ import annotations
 
+import bisect
 import random
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -75,8 +75,9 @@ class SlidingWindow:
 
     A token bucket would allow twice the limit across a window boundary, which a fixed or
     sliding window on Microsoft's side would answer with 429s; remembering the times of
-    the last `limit` events cannot. `margin` (a share of the window) absorbs latency
-    differences between our clock and the server's."""
+    the last `limit` events cannot. An event is re-stamped when its request completes
+    (`settle`): the server saw it no later than that, so our window never starts later
+    than the server's. `margin` (a share of the window) absorbs clock differences."""
 
     def __init__(
         self,
@@ -90,25 +91,33 @@ class SlidingWindow:
         self.limit = limit
         self.window = window * (1 + margin)
         self.clock, self.sleeper = clock, sleeper
-        self._times: deque[float] = deque()
+        self._times: list[float] = []  # sorted
         self._lock = threading.Lock()
 
     def take(self, count: int = 1) -> float:
-        """Record `count` events, sleeping first if needed; returns the time slept."""
+        """Record `count` events, sleeping first if needed; returns their time stamp."""
         count = min(count, self.limit)
-        slept = 0.0
         while True:
             with self._lock:
                 now = self.clock()
-                while self._times and self._times[0] <= now - self.window:
-                    self._times.popleft()
+                del self._times[: bisect.bisect_right(self._times, now - self.window)]
                 if len(self._times) + count <= self.limit:
-                    self._times.extend([now] * count)
-                    return slept
+                    self._times.extend([now] * count)  # now >= every stamp: still sorted
+                    return now
                 # wait until enough of the oldest events leave the window
-                wait = self._times[len(self._times) + count - self.limit - 1] + self.window - now
+                oldest_needed = self._times[len(self._times) + count - self.limit - 1]
+                wait = oldest_needed + self.window - now
             self.sleeper(max(wait, 0.001))
-            slept += max(wait, 0.001)
+
+    def settle(self, stamp: float, count: int = 1) -> None:
+        """Move `count` events taken at `stamp` to now (their request has completed)."""
+        with self._lock:
+            now = self.clock()
+            for _ in range(min(count, self.limit)):
+                at = bisect.bisect_left(self._times, stamp)
+                if at < len(self._times) and self._times[at] == stamp:
+                    del self._times[at]
+                    bisect.insort(self._times, now)
 
 
 class GraphClient:
@@ -158,10 +167,13 @@ class GraphClient:
 
     @contextmanager
     def _slot(self, mailbox: str, cost: int) -> Iterator[None]:
-        slots, bucket = self._mailbox_budget(mailbox)
-        bucket.take(cost)  # before the slot: a waiting request must not hold one
-        with slots:
-            yield
+        slots, window = self._mailbox_budget(mailbox)
+        stamp = window.take(cost)  # before the slot: a waiting request must not hold one
+        try:
+            with slots:
+                yield
+        finally:
+            window.settle(stamp, cost)
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter, in [ceiling/2, ceiling] where ceiling is

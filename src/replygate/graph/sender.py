@@ -121,7 +121,8 @@ class GraphMailSender:
 
     def send_draft(self, progress: SendProgress) -> SendResult:
         """Step 2 (1 request, paced). A draft already gone is looked for in Sent Items."""
-        self._bucket(progress.mailbox).take()
+        pace = self._bucket(progress.mailbox)
+        stamp = pace.take()
         try:
             with _send_errors():
                 self.client.request(
@@ -134,6 +135,8 @@ class GraphMailSender:
             if not isinstance(error.cause, GraphNotFound):
                 raise
             return self._look_in_sent_items(progress)
+        finally:
+            pace.settle(stamp)
         return SendResult(SendOutcome.SENT, progress.internet_message_id, progress.draft_id)
 
     def resume(self, progress: SendProgress) -> SendResult:

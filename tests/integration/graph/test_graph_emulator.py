@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
+from m365emu.state import Throttling
 from m365emu.testing import RunningEmulator, run_msal_browser_login
 from replygate.errors import AuthorizationNeeded, ConfigurationError
-from replygate.graph.auth import TokenProvider
-from replygate.graph.client import GraphClient
+from replygate.graph.auth import GraphAuth, TokenProvider
+from replygate.graph.client import Budget, GraphClient
 from replygate.graph.clouds import Mode
 from replygate.graph.errors import FolderNotFound, WrongAccount
 from replygate.graph.mailbox import GraphReplyMailbox
@@ -202,3 +206,55 @@ def test_folder_paths_delta_paging_and_batch_disposal(emu: RunningEmulator, kit:
     later = mailbox.changes(folder, cursor)
     assert later.removed_ids
     assert not later.messages
+
+
+def test_budget_matched_to_scaled_limits_causes_no_429(emu: RunningEmulator, kit: Kit) -> None:
+    emu.state.throttling = Throttling(requests_per_window=8, window_seconds=1, max_concurrent=4)
+    tokens = kit.provider(Mode.APP_ONLY)
+    client = GraphClient(
+        emu.base_url,
+        GraphAuth(tokens),
+        verify=emu.ssl_context(),
+        budget=Budget(requests=8, window=1.0, max_attempts=1),  # a 429 would fail the test
+    )
+    box = "approvals@contoso.test"
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            client.get_json(f"users/{box}/mailFolders/inbox", mailbox=box)
+        except BaseException as error:  # collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=read) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client.close()
+    assert errors == []
+    assert client.counters.snapshot()[box].requests == 20
+    assert not any(row["throttled"] for row in emu.state.counters.snapshot())
+
+
+def test_retry_after_from_the_emulator_is_obeyed(emu: RunningEmulator, kit: Kit) -> None:
+    emu.state.throttling = Throttling(requests_per_window=2, window_seconds=1, max_concurrent=4)
+    tokens = kit.provider(Mode.APP_ONLY)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    # No client-side window: the emulator's 429 + Retry-After must do the pacing.
+    client = GraphClient(
+        emu.base_url, GraphAuth(tokens), verify=emu.ssl_context(), sleeper=sleep,
+        budget=Budget(requests=1000, window=1.0),
+    )  # fmt: skip
+    box = "approvals@contoso.test"
+    for _ in range(3):
+        client.get_json(f"users/{box}/mailFolders/inbox", mailbox=box)
+    client.close()
+    counts = client.counters.snapshot()[box]
+    assert counts.throttled == 1
+    assert slept == [1.0]  # the emulator's Retry-After, not a backoff guess

@@ -181,11 +181,26 @@ def test_sliding_window_never_allows_more_than_the_limit_in_any_window() -> None
 
     window = SlidingWindow(10, 600.0, clock=lambda: now[0], sleeper=sleep, margin=0.0)
     for _ in range(10):
-        assert window.take() == 0
+        window.take()
+    assert slept == []
     now[0] = 100.0
-    assert window.take() == pytest.approx(500.0)  # until the first event leaves the window
-    assert window.take(5) == pytest.approx(0.0)  # the other nine left at the same moment
-    assert window.take(6) == pytest.approx(600.0)
+    assert window.take() == pytest.approx(600.0)  # once the first event left the window
+    window.take(5)  # the other nine left at the same moment
+    assert len(slept) == 1
+    window.take(6)
+    assert sum(slept) == pytest.approx(1100.0)
+
+
+def test_settled_events_count_from_their_completion() -> None:
+    now = [0.0]
+    window = SlidingWindow(1, 10.0, clock=lambda: now[0], sleeper=lambda s: None, margin=0.0)
+    stamp = window.take()
+    now[0] = 3.0  # the request took 3 s: the server may have seen it that late
+    window.settle(stamp)
+    now[0] = 12.0
+    assert window._times == [3.0]
+    now[0] = 13.0
+    assert window.take() == 13.0
 
 
 def test_batch_charges_every_inner_request_and_refuses_more_than_20() -> None:
