@@ -7,7 +7,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from replygate.db.tables import (
@@ -17,6 +17,7 @@ from replygate.db.tables import (
     TokenCacheRow,
 )
 from replygate.services.applications import OAuthApplication
+from replygate.services.ports import FolderState
 
 _APP_FIELDS = tuple(f.name for f in fields(OAuthApplication))
 
@@ -129,14 +130,21 @@ class SqlMailFolders:
             )
         )
 
-    def ensure(self, mailbox: str, path: str, at: datetime) -> MailFolderRow:
-        """The folder's row, created with ``configured_at=at`` the first time it is named."""
+    def ensure(self, mailbox: str, path: str, at: datetime) -> FolderState:
+        """The folder, created with ``configured_at=at`` the first time it is named."""
         row = self.get(mailbox, path)
         if row is None:
             row = MailFolderRow(mailbox=mailbox.lower(), path=path, configured_at=at)
             self._session.add(row)
             self._session.flush()
-        return row
+        return FolderState(row.mailbox, row.path, row.configured_at, row.folder_id, row.cursor)
+
+    def update(self, mailbox: str, path: str, **values: Any) -> None:
+        self._session.execute(
+            update(MailFolderRow)
+            .where(MailFolderRow.mailbox == mailbox.lower(), MailFolderRow.path == path)
+            .values(**values)
+        )
 
     def list(self) -> Sequence[MailFolderRow]:
         return list(self._session.scalars(select(MailFolderRow).order_by(MailFolderRow.id)))

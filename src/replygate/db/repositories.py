@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from replygate.db.tables import (
@@ -28,7 +29,7 @@ from replygate.domain.model import (
     Verdict,
 )
 from replygate.errors import Conflict
-from replygate.services.ports import Clock, OutboxItem
+from replygate.services.ports import Clock, LedgerEntry, OutboxItem
 
 
 class ConcurrentChange(Conflict):
@@ -74,6 +75,14 @@ class SqlRequestRepository:
             select(ApprovalRequestRow).where(ApprovalRequestRow.message_id == message_id)
         )
         return None if row is None else self._to_domain(row)
+
+    def mark_delivery_failed(self, request_id: str, address: str, error: str) -> bool:
+        result = self._session.execute(
+            update(ApproverRow)
+            .where(ApproverRow.request_id == request_id, ApproverRow.address == address.lower())
+            .values(delivery_state="failed", delivery_error=error[:2000])
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def set_message_id(self, request_id: str, message_id: str) -> None:
         row = self._session.get_one(ApprovalRequestRow, request_id)
@@ -299,6 +308,10 @@ class SqlOutboxRepository:
     def mark_skipped(self, outbox_id: int, reason: str) -> None:
         self._set(outbox_id, state="skipped", last_error=reason, claimed_until=None)
 
+    def was_sent_by_us(self, internet_message_id: str) -> bool:
+        query = select(OutboxRow.id).where(OutboxRow.internet_message_id == internet_message_id)
+        return self._session.scalar(query.limit(1)) is not None
+
     def retry(self, outbox_id: int) -> bool:
         """Put a failed row back in the queue (operators: ``replygate outbox retry``)."""
         result = self._session.execute(
@@ -323,23 +336,31 @@ class SqlOutboxRepository:
         return list(self._session.scalars(query))
 
 
+_LEDGER_FIELDS = tuple(f.name for f in fields(LedgerEntry))
+
+
 class SqlInboundLedger:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def find(self, mailbox: str, message_key: str) -> InboundLedgerRow | None:
-        return self._session.scalar(
+    def find(self, mailbox: str, message_key: str) -> LedgerEntry | None:
+        row = self._session.scalar(
             select(InboundLedgerRow).where(
                 InboundLedgerRow.mailbox == mailbox.lower(),
                 InboundLedgerRow.message_key == message_key,
             )
         )
+        if row is None:
+            return None
+        return LedgerEntry(**{name: getattr(row, name) for name in _LEDGER_FIELDS})
 
-    def add(self, row: InboundLedgerRow) -> InboundLedgerRow:
-        row.mailbox = row.mailbox.lower()
+    def add(self, entry: LedgerEntry) -> LedgerEntry:
+        entry.mailbox = entry.mailbox.lower()
+        row = InboundLedgerRow(**{n: getattr(entry, n) for n in _LEDGER_FIELDS if n != "id"})
         self._session.add(row)
         self._session.flush()
-        return row
+        entry.id = row.id
+        return entry
 
     def mark_disposed(self, ledger_id: int, disposal: str, at: datetime) -> None:
         self._session.execute(
@@ -347,6 +368,37 @@ class SqlInboundLedger:
             .where(InboundLedgerRow.id == ledger_id)
             .values(disposal=disposal, disposed_at=at)
         )
+
+    def count_outcomes(self, request_id: str, sender: str, outcome: str) -> int:
+        query = select(func.count()).where(
+            InboundLedgerRow.request_id == request_id,
+            InboundLedgerRow.sender == sender.lower(),
+            InboundLedgerRow.outcome == outcome,
+        )
+        return int(self._session.scalar(query) or 0)
+
+    def owed_disposals(self, mailbox: str, limit: int = 100) -> list[tuple[int, str]]:
+        query = (
+            select(InboundLedgerRow.id, InboundLedgerRow.transport_id)
+            .where(
+                InboundLedgerRow.mailbox == mailbox.lower(),
+                InboundLedgerRow.disposal.in_(("pending", "failed")),
+                InboundLedgerRow.transport_id.is_not(None),
+            )
+            .order_by(InboundLedgerRow.id)
+            .limit(limit)
+        )
+        return [
+            (row_id, str(transport_id)) for row_id, transport_id in self._session.execute(query)
+        ]
+
+    def list(
+        self, *, outcome: str | None = None, limit: int = 100, offset: int = 0
+    ) -> Sequence[InboundLedgerRow]:
+        query = select(InboundLedgerRow).order_by(InboundLedgerRow.id.desc())
+        if outcome is not None:
+            query = query.where(InboundLedgerRow.outcome == outcome)
+        return list(self._session.scalars(query.limit(limit).offset(offset)))
 
 
 class SqlAuditLog:

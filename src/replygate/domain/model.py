@@ -83,6 +83,12 @@ class Policy:
     allow_delegates: bool = False
 
     def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "kind", PolicyKind(self.kind))  # accept "any", "all"...
+        except ValueError:
+            raise InvalidRequest(
+                f"policy: expected any, all or quorum, not {self.kind!r}"
+            ) from None
         if self.kind is PolicyKind.QUORUM:
             if self.quorum is None or self.quorum < 1:
                 raise InvalidRequest("policy: quorum needs a number of approvals of at least 1")

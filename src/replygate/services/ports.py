@@ -30,6 +30,10 @@ class RequestRepository(Protocol):
 
     def set_message_id(self, request_id: str, message_id: str) -> None: ...
 
+    def find_by_message_id(self, message_id: str) -> ApprovalRequest | None: ...
+
+    def mark_delivery_failed(self, request_id: str, address: str, error: str) -> bool: ...
+
     def list(
         self, *, state: str | None = None, limit: int = 50, offset: int = 0
     ) -> Sequence[ApprovalRequest]: ...
@@ -49,6 +53,61 @@ class OutboxItem:
     internet_message_id: str | None = None
 
 
+@dataclass
+class LedgerEntry:
+    """One mail read: what it was, what was understood, which rules hit, what was done."""
+
+    mailbox: str
+    folder: str
+    message_key: str  # internetMessageId, else the SHA-256 of the raw message
+    read_at: datetime
+    outcome: str
+    rules: list[str]
+    transport_id: str | None = None
+    received_at: datetime | None = None
+    sender: str = ""
+    subject: str = ""
+    request_id: str | None = None
+    verdict: str | None = None
+    comment: str = ""
+    size: int = 0
+    raw_mime: bytes | None = None
+    disposal: str = "none"  # none | pending | moved | deleted | kept | failed
+    disposed_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class FolderState:
+    """A read folder: when it was first configured, its resolved id and its delta cursor."""
+
+    mailbox: str
+    path: str
+    configured_at: datetime
+    folder_id: str | None = None
+    cursor: str | None = None
+
+
+class FolderRepository(Protocol):
+    def ensure(self, mailbox: str, path: str, at: datetime) -> FolderState: ...
+
+    def update(self, mailbox: str, path: str, **values: Any) -> None: ...
+
+
+class InboundLedger(Protocol):
+    def find(self, mailbox: str, message_key: str) -> LedgerEntry | None: ...
+
+    def add(self, entry: LedgerEntry) -> LedgerEntry: ...
+
+    def mark_disposed(self, ledger_id: int, disposal: str, at: datetime) -> None: ...
+
+    def count_outcomes(self, request_id: str, sender: str, outcome: str) -> int: ...
+
+    def owed_disposals(self, mailbox: str, limit: int = 100) -> list[tuple[int, str]]:
+        """(ledger id, transport id) of our messages whose disposal is pending or failed."""
+        ...
+
+
 class OutboxRepository(Protocol):
     def claim_due(
         self, worker: str, lease_until: datetime, limit: int = 10
@@ -65,6 +124,8 @@ class OutboxRepository(Protocol):
     def mark_failed(self, outbox_id: int, error: str) -> None: ...
 
     def mark_skipped(self, outbox_id: int, reason: str) -> None: ...
+
+    def was_sent_by_us(self, internet_message_id: str) -> bool: ...
 
     def add(
         self,
@@ -88,6 +149,8 @@ class UnitOfWork(Protocol):
 
     requests: RequestRepository
     outbox: OutboxRepository
+    ledger: InboundLedger
+    folders: FolderRepository
     audit: AuditLog
 
     def __enter__(self) -> Self: ...

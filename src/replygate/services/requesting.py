@@ -34,6 +34,7 @@ class OutboxKind:
     REMINDER = "reminder_mail"
     CANCELLED = "cancelled_mail"
     OUTCOME = "outcome_mail"
+    ANSWER = "answer_mail"  # to one approver's reply: confirm, ask again, tell the outcome
 
 
 @dataclass(frozen=True)

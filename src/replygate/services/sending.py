@@ -21,8 +21,13 @@ from replygate.domain.model import ApprovalRequest
 from replygate.domain.tokens import ReplyToken
 from replygate.errors import ReplygateError, UserError
 from replygate.mail.compose import (
+    IncomingReply,
     MailContext,
+    compose_already_decided,
     compose_cancelled,
+    compose_closed_notice,
+    compose_confirmation,
+    compose_could_not_read,
     compose_outcome,
     compose_reminder,
     compose_request,
@@ -98,7 +103,57 @@ def compose_for(
         return compose_cancelled(request, token, ctx, cancelled_by=str(payload.get("by") or ""))
     if kind == OutboxKind.OUTCOME:
         return compose_outcome(request, token, ctx)
+    if kind == OutboxKind.ANSWER:
+        return compose_answer(request, token, ctx, payload)
     raise ValueError(f"unknown outbox kind {kind!r}")
+
+
+def compose_answer(
+    request: ApprovalRequest, token: ReplyToken, ctx: MailContext, payload: dict[str, object]
+) -> OutboundEmail | None:
+    """An answer to one approver's reply (screening chose whom and what; see ingesting)."""
+    to = str(payload.get("to") or "")
+    if not to:
+        return None
+    references = payload.get("references")
+    reply = IncomingReply(
+        from_address=to,
+        message_id=str(payload["message_id"]) if payload.get("message_id") else None,
+        references=tuple(str(r) for r in references) if isinstance(references, list) else (),
+    )
+    answer = payload.get("answer")
+    if answer == "confirm":
+        decision = request.decision_of(to)
+        return compose_confirmation(request, token, ctx, reply, decision) if decision else None
+    if answer == "already_decided":
+        earlier = request.decision_of(to)
+        return compose_already_decided(request, token, ctx, reply, earlier) if earlier else None
+    if answer == "tell_outcome":
+        return (
+            compose_closed_notice(request, token, ctx, reply) if request.state.is_closed else None
+        )
+    if answer == "ask_again":
+        return compose_could_not_read(
+            request,
+            token,
+            ctx,
+            reply,
+            reason=READ_FAILURES.get(str(payload.get("reason")), "no decision was found"),
+            first_line=str(payload.get("first_line") or ""),
+        )
+    return None
+
+
+# Why a reply was not understood, in the approver's words (keys: the grammar's reasons).
+READ_FAILURES = {
+    "empty": "your reply had no text above the quoted request",
+    "condition": "the first line put a condition on the decision (approve if/once/after...)",
+    "hedged": "the first line sounded unsure",
+    "question": "the first line ended the decision word with a question mark",
+    "conflict": "the first line held both an approval and a rejection",
+    "no_decision_word": "the first line did not begin with APPROVE or REJECT",
+    "parts_disagree": "the plain-text and HTML versions of your mail said different things",
+}
 
 
 def backoff(attempts: int, retry_after: float | None) -> timedelta:

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from replygate.db.repositories import ConcurrentChange
-from replygate.db.tables import InboundLedgerRow
 from replygate.db.uow import SqlAlchemyUnitOfWork
 from replygate.domain.model import (
     ApprovalRequest,
@@ -20,6 +19,7 @@ from replygate.domain.model import (
     RequestState,
     Verdict,
 )
+from replygate.services.ports import LedgerEntry
 from tests.conftest import FixedClock
 
 UowFactory = Callable[[], SqlAlchemyUnitOfWork]
@@ -141,8 +141,8 @@ def test_outbox_claims_due_rows_once_and_reclaims_abandoned(
 
 
 def test_ledger_is_unique_per_mailbox_and_message(make_uow: UowFactory, clock: FixedClock) -> None:
-    def row(mailbox: str) -> InboundLedgerRow:
-        return InboundLedgerRow(
+    def row(mailbox: str) -> LedgerEntry:
+        return LedgerEntry(
             mailbox=mailbox,
             folder="Inbox/Approvals",
             message_key="<a@b>",

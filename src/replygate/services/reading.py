@@ -1,0 +1,139 @@
+"""The reader loop's use case for one folder: page through changes, ingest, dispose, advance.
+
+Order per page: every message's outcome is committed (``ingest_message``); then the
+messages that are ours are disposed of in one batch and the disposals recorded; only
+then is the folder's cursor saved. A crash anywhere repeats at most the current page,
+and the ledger turns every repeat into a no-op (or into the disposal it still owes).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from replygate.errors import ReplygateError
+from replygate.services.ingesting import Arrival, IngestContext, IngestResult, ingest_message
+from replygate.services.mail_ports import Disposal, DisposalKind, RemoteMessage, ReplyMailbox
+from replygate.services.ports import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+MAX_PAGES_PER_ROUND = 50
+
+
+@dataclass(frozen=True)
+class DisposalPolicy:
+    action: Literal["move", "delete", "keep"] = "move"
+    folder_id: str | None = None  # for "move": the resolved id of the processed folder
+
+
+@dataclass
+class ReadReport:
+    read: int = 0
+    decided: int = 0
+    disposed: int = 0
+    untouched: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    resynced: bool = False
+
+
+def read_folder(
+    uow_factory: Callable[[], UnitOfWork],
+    ctx: IngestContext,
+    mailbox: ReplyMailbox,
+    policy: DisposalPolicy,
+) -> ReadReport:
+    """One round over the reply folder: everything new since the stored cursor."""
+    report = ReadReport()
+    with uow_factory() as uow:
+        # Disposals a crash or a failed batch left owing: their decisions are committed.
+        owed = uow.ledger.owed_disposals(ctx.mailbox)
+    report.disposed += _dispose(uow_factory, ctx, mailbox, policy, owed)
+    with uow_factory() as uow:
+        folder = uow.folders.ensure(ctx.mailbox, ctx.folder, ctx.clock.now())
+        folder_id, cursor, configured_at = folder.folder_id, folder.cursor, folder.configured_at
+        uow.commit()
+    if folder_id is None:
+        folder_id = mailbox.resolve_folder(ctx.folder)
+        with uow_factory() as uow:
+            uow.folders.update(ctx.mailbox, ctx.folder, folder_id=folder_id)
+            uow.commit()
+    for _ in range(MAX_PAGES_PER_ROUND):
+        try:
+            page = mailbox.changes(folder_id, cursor)
+        except ReplygateError as error:
+            if type(error).__name__ != "CursorExpired":
+                raise
+            log.warning(
+                "delta cursor of %s/%s expired; reading the folder again", ctx.mailbox, ctx.folder
+            )
+            report.resynced = True
+            cursor = None  # the ledger makes re-reading every message harmless
+            continue
+        results = [
+            (message, _ingest(uow_factory, ctx, mailbox, message, configured_at))
+            for message in page.messages
+        ]
+        for _, result in results:
+            report.read += 1
+            report.outcomes[result.outcome] = report.outcomes.get(result.outcome, 0) + 1
+            report.decided += result.outcome == "decided"
+            report.untouched += not result.dispose
+        owed = [(r.ledger_id, m.id) for m, r in results if r.dispose]
+        report.disposed += _dispose(uow_factory, ctx, mailbox, policy, owed)
+        cursor = page.next_cursor or cursor
+        with uow_factory() as uow:
+            uow.folders.update(
+                ctx.mailbox, ctx.folder, cursor=cursor, last_read_at=ctx.clock.now(), last_error=""
+            )
+            uow.commit()
+        if not page.more:
+            break
+    return report
+
+
+def _ingest(
+    uow_factory: Callable[[], UnitOfWork],
+    ctx: IngestContext,
+    mailbox: ReplyMailbox,
+    message: RemoteMessage,
+    configured_at: datetime,
+) -> IngestResult:
+    raw = mailbox.fetch_mime(message.id)
+    arrival = Arrival(
+        raw=raw,
+        transport_id=message.id,
+        internet_message_id=message.internet_message_id,
+        received_at=message.received_at,
+        is_draft=message.is_draft,
+    )
+    return ingest_message(uow_factory, ctx, arrival, configured_at)
+
+
+def _dispose(
+    uow_factory: Callable[[], UnitOfWork],
+    ctx: IngestContext,
+    mailbox: ReplyMailbox,
+    policy: DisposalPolicy,
+    owed: list[tuple[int, str]],
+) -> int:
+    """Dispose of our messages (ledger id, transport id); record what happened to each."""
+    if not owed:
+        return 0
+    if policy.action == "keep":
+        done = {transport_id: True for _, transport_id in owed}
+        label = "kept"
+    else:
+        kind = DisposalKind.MOVE if policy.action == "move" else DisposalKind.DELETE
+        results = mailbox.dispose([Disposal(t, kind, policy.folder_id) for _, t in owed])
+        done = {result.message_id: result.done for result in results}
+        label = "moved" if policy.action == "move" else "deleted"
+    with uow_factory() as uow:
+        for ledger_id, transport_id in owed:
+            ok = done.get(transport_id, False)
+            uow.ledger.mark_disposed(ledger_id, label if ok else "failed", ctx.clock.now())
+        uow.commit()
+    return sum(done.values())
