@@ -13,6 +13,7 @@ from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msal
@@ -159,6 +160,7 @@ class TokenProvider:
         """The flow dict to keep server-side (keyed by its `state`); send the user to
         `flow["auth_uri"]`. `prompt=select_account` always: SSO must not pick an account."""
         self._require(Mode.DELEGATED)
+        _check_redirect_uri(redirect_uri)
         with self._lock, _msal_failures():
             flow: dict[str, Any] = self._msal().initiate_auth_code_flow(
                 self.scopes,
@@ -289,6 +291,18 @@ class TokenProvider:
                 f"This OAuth application is configured for {self.config.mode} mode.",
                 fix="Use Authorize only with delegated applications.",
             )
+
+
+def _check_redirect_uri(uri: str) -> None:
+    """OAuth only over https; http://localhost is the one exception Microsoft allows."""
+    parts = urlsplit(uri)
+    local = parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.scheme != "https" and not local:
+        raise GraphConfigurationError(
+            f"The redirect URI {uri} is not https, so Microsoft would send the sign-in code "
+            "in clear text.",
+            fix="Set PUBLIC_URL to the https address of replygate (http works only for localhost).",
+        )
 
 
 @contextmanager

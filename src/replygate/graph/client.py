@@ -10,6 +10,7 @@ can re-queue the work.
 from __future__ import annotations
 
 import bisect
+import logging
 import random
 import threading
 import time
@@ -26,6 +27,7 @@ from replygate.graph.errors import GraphFailure, GraphTransient
 from replygate.graph.responses import Who, error_for
 
 IMMUTABLE_IDS = 'IdType="ImmutableId"'
+log = logging.getLogger(__name__)  # never logs URLs' queries, bodies or tokens
 
 
 def segment(value: str) -> str:
@@ -231,6 +233,16 @@ class GraphClient:
                 self.counters.bump(box, "failures")
                 raise error
             self.counters.bump(box, "retries")
+            log.info(
+                "Graph %s for %s: HTTP %s %s (request-id %s); retry %d in %.1f s",
+                method,
+                box,
+                error.status,
+                error.code,
+                error.request_id,
+                attempt,
+                wait,
+            )
             self.sleeper(wait)
 
     def _wait(self, error: GraphFailure, attempt: int) -> float | None:

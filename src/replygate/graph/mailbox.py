@@ -16,7 +16,7 @@ Request cost:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from replygate.graph.client import GraphClient, segment
@@ -171,13 +171,21 @@ class GraphReplyMailbox:
 
     # --- messages -----------------------------------------------------------------------
 
-    def changes(self, folder_id: str, cursor: str | None) -> ChangesPage:
-        """One page of changes. Raises CursorExpired (410) when the cursor is too old."""
+    def changes(
+        self, folder_id: str, cursor: str | None, *, since: datetime | None = None
+    ) -> ChangesPage:
+        """One page of changes. Raises CursorExpired (410) when the cursor is too old.
+
+        `since` (first round only; the cursor carries it on) leaves out mail received
+        before that moment, so a folder full of old mail costs no pages."""
         if cursor:
             url, params = cursor, None
         else:
             url = f"{self._root}/mailFolders/{segment(folder_id)}/messages/delta"
             params = {"$select": SELECT}
+            if since is not None:
+                stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                params["$filter"] = f"receivedDateTime ge {stamp}"
         body = self.client.get_json(
             url,
             mailbox=self.mailbox,

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from replygate.errors import AuthorizationNeeded, ConfigurationError, TransportFailure
-from replygate.graph.auth import GraphAuth
+from replygate.graph.auth import GraphAuth, _check_redirect_uri
 from replygate.graph.clouds import (
     CloudName,
     Mode,
@@ -116,3 +116,19 @@ def test_graph_auth_retries_once_with_a_fresh_token_on_401() -> None:
         assert http.get("https://g.test/x").status_code == 200
     assert seen == ["Bearer token-1", "Bearer token-2"]
     assert tokens.calls == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("uri", "allowed"),
+    [
+        ("https://rg.example/oauth/callback", True),
+        ("http://localhost:8000/oauth/callback", True),
+        ("http://rg.example/oauth/callback", False),
+    ],
+)
+def test_authorisation_refuses_plain_http_redirects(uri: str, allowed: bool) -> None:
+    if allowed:
+        _check_redirect_uri(uri)
+    else:
+        with pytest.raises(ConfigurationError, match="https"):
+            _check_redirect_uri(uri)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -185,3 +186,10 @@ def test_failed_inner_request_is_reported_not_raised() -> None:
     [result] = GraphReplyMailbox(client, BOX).dispose([Disposal("a", DisposalKind.DELETE)])
     assert not result.done
     assert result.error_code == "ErrorAccessDenied"
+
+
+def test_first_round_can_skip_mail_received_before_a_moment() -> None:
+    script = Script(httpx.Response(200, json={"value": [], "@odata.deltaLink": "d"}))
+    client, _ = make_client(script)
+    GraphReplyMailbox(client, BOX).changes("f1", None, since=datetime(2026, 1, 5, 9, tzinfo=UTC))
+    assert script.requests[0].url.params["$filter"] == "receivedDateTime ge 2026-01-05T09:00:00Z"
