@@ -43,11 +43,11 @@ def test_db_upgrade_on_empty_database(database_url: str, tmp_path: Path) -> None
     env = {"REPLYGATE_DATA_DIR": str(tmp_path), "REPLYGATE_DATABASE_URL": database_url}
     first = replygate("db", "upgrade", env=env)
     assert first.returncode == 0, first.stderr
-    assert "database at revision 0001" in first.stdout
+    assert "database at revision 0002" in first.stdout
     again = replygate("db", "upgrade", env=env)
     assert again.returncode == 0, again.stderr
     current = replygate("db", "current", env=env)
-    assert "database: 0001" in current.stdout
+    assert "database: 0002" in current.stdout
 
 
 def test_bad_setting_is_one_clear_line(tmp_path: Path) -> None:

@@ -243,10 +243,28 @@ class AuditEventRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class OAuthFlowRow(Base):
+    """A started Authorize: MSAL's flow (with the PKCE verifier), kept server-side by state.
+
+    Kept in the database, not a cookie, so the callback works whatever the browser's
+    SameSite rules are and whichever replica receives it.
+    """
+
+    __tablename__ = "oauth_flows"
+    state: Mapped[str] = mapped_column(String(200), primary_key=True)
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("oauth_applications.id", ondelete="CASCADE")
+    )
+    flow_encrypted: Mapped[str] = mapped_column(Text)
+    started_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
 # (table model, column attribute, purpose used as associated data)
 ENCRYPTED_COLUMNS: tuple[tuple[type[Base], str, str], ...] = (
     (OAuthApplicationRow, "secret_encrypted", "client secret"),
     (OAuthApplicationRow, "certificate_encrypted", "certificate private key"),
     (TokenCacheRow, "cache_encrypted", "token cache"),
     (EmailSettingsRow, "password_encrypted", "mail password"),
+    (OAuthFlowRow, "flow_encrypted", "authorization flow"),
 )
