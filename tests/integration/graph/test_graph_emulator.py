@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from m365emu.state import Throttling
+from m365emu.tenant import AppCertificate
 from m365emu.testing import RunningEmulator, run_msal_browser_login
 from replygate.errors import AuthorizationNeeded, ConfigurationError
-from replygate.graph.auth import GraphAuth, TokenProvider
+from replygate.graph.auth import CertificateCredential, GraphAuth, TokenProvider
 from replygate.graph.client import Budget, GraphClient
 from replygate.graph.clouds import Mode
 from replygate.graph.errors import FolderNotFound, WrongAccount
@@ -258,3 +265,57 @@ def test_retry_after_from_the_emulator_is_obeyed(emu: RunningEmulator, kit: Kit)
     counts = client.counters.snapshot()[box]
     assert counts.throttled == 1
     assert slept == [1.0]  # the emulator's Retry-After, not a backoff guess
+
+
+def self_signed() -> tuple[str, str, str]:
+    """(private key PEM, certificate PEM, SHA-1 thumbprint hex) of a fresh certificate."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "replygate test")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    return key_pem, cert_pem, cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - Entra's thumbprint
+
+
+def test_certificate_credential_gets_an_app_only_token(emu: RunningEmulator, kit: Kit) -> None:
+    key_pem, cert_pem, thumbprint = self_signed()
+    emu.app.certificates.append(AppCertificate.from_pem(cert_pem))
+    config = replace(
+        kit.config(Mode.APP_ONLY), credential=CertificateCredential(key_pem, thumbprint)
+    )
+    session = emu.requests_session()
+    try:
+        tokens = TokenProvider(config, http_client=session)
+        client = GraphClient(emu.base_url, GraphAuth(tokens), verify=emu.ssl_context())
+        box = "approvals@contoso.test"
+        assert client.get_json(f"users/{box}/mailFolders/inbox", mailbox=box)["id"]
+        client.close()
+    finally:
+        session.close()
+    assert "private_key_pem" not in repr(config)  # the key never shows in logs or tracebacks
+
+
+def test_app_only_outside_its_mailbox_scope_names_the_policy(
+    emu: RunningEmulator, kit: Kit
+) -> None:
+    emu.app.application_mailbox_scope = ["approvals@contoso.test"]
+    client = kit.graph(kit.provider(Mode.APP_ONLY))
+    mailbox = GraphReplyMailbox(client, "bob@contoso.test")
+    with pytest.raises(ConfigurationError) as caught:
+        mailbox.resolve_folder("Inbox")
+    assert "application access policy" in caught.value.fix
+    assert GraphReplyMailbox(client, "approvals@contoso.test").resolve_folder("Inbox")
