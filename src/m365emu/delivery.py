@@ -106,17 +106,25 @@ class MailService:
         if len(index) >= 22:
             fields["conversationId"] = conversation_id(index)
             fields["conversationIndex"] = base64.b64encode(index).decode("ascii")
+            self._remember(mb, fields)
             return
-        refs = set(fields.get("_references") or []) | set(fields.get("_inReplyTo") or [])
-        for other in mb.messages.values():
-            if other.fields.get("internetMessageId") in refs and other.fields.get("conversationId"):
-                fields["conversationId"] = other.fields["conversationId"]
-                fields["conversationIndex"] = other.fields.get("conversationIndex")
-                return
-        seed = hashlib.sha256(str(fields.get("internetMessageId")).encode()).digest()
-        index = b"\x01" + seed[:21]
-        fields["conversationId"] = conversation_id(index)
-        fields["conversationIndex"] = base64.b64encode(index).decode("ascii")
+        refs = [*(fields.get("_inReplyTo") or []), *(fields.get("_references") or [])]
+        known = next((mb.conversations[r] for r in refs if r in mb.conversations), None)
+        if known is not None:
+            fields["conversationId"], fields["conversationIndex"] = known
+        else:
+            seed = hashlib.sha256(str(fields.get("internetMessageId")).encode()).digest()
+            index = b"\x01" + seed[:21]
+            fields["conversationId"] = conversation_id(index)
+            fields["conversationIndex"] = base64.b64encode(index).decode("ascii")
+        self._remember(mb, fields)
+
+    @staticmethod
+    def _remember(mb: Mailbox, fields: dict[str, Any]) -> None:
+        """Index Message-ID -> conversation so that replies join it without a scan."""
+        mid = str(fields.get("internetMessageId") or "")
+        if mid and fields.get("conversationId"):
+            mb.conversations[mid] = (fields["conversationId"], fields.get("conversationIndex"))
 
     # -- drafts ----------------------------------------------------------------------------
 
@@ -149,6 +157,7 @@ class MailService:
         )
         fields["bodyPreview"] = _preview(fields["body"])
         fields["uniqueBody"] = dict(fields["body"])
+        self._remember(mb, fields)
         return self.store.add_message(mb, folder_id, fields, b"")
 
     def draft_mime(self, mb: Mailbox, msg: StoredMessage) -> bytes:

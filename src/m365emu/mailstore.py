@@ -106,6 +106,20 @@ class Mailbox:
     tombstones: dict[str, list[Tombstone]] = field(default_factory=dict)  # by folder id
     rules: list[dict[str, Any]] = field(default_factory=list)
     by_folder: dict[str, dict[str, StoredMessage]] = field(default_factory=dict)
+    # internetMessageId -> (conversationId, conversationIndex), to thread replies quickly
+    conversations: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    # Derived views (folder counts, sorted listings) valid while the store's seq is unchanged.
+    memo: dict[Any, tuple[int, Any]] = field(default_factory=dict)
+
+    def cached(self, key: Any, seq: int, compute: Callable[[], Any]) -> Any:
+        hit = self.memo.get(key)
+        if hit is not None and hit[0] == seq:
+            return hit[1]
+        value = compute()
+        if len(self.memo) > 256:  # bounded: listings with many distinct filters
+            self.memo.clear()
+        self.memo[key] = (seq, value)
+        return value
 
     def place(self, msg: StoredMessage) -> None:
         self.messages[msg.immutable_id] = msg
@@ -189,6 +203,7 @@ class MailStore:
     ) -> Folder:
         folder = Folder(new_folder_id(), name, parent, well_known, hidden)
         mb.folders[folder.id] = folder
+        self.seq += 1  # cached folder views (child counts) are stale now
         if well_known:
             mb.well_known[well_known] = folder.id
         return folder

@@ -62,7 +62,11 @@ def restore(store: MailStore, data: dict[str, Any]) -> None:
             mb.well_known["msgfolderroot"] = mb.root_id
             mb.rules = list(box["rules"])
             for m in box["messages"]:
-                mb.place(_message_from(m))
+                msg = _message_from(m)
+                mb.place(msg)
+                mid, conv = msg.fields.get("internetMessageId"), msg.fields.get("conversationId")
+                if mid and conv:
+                    mb.conversations[mid] = (conv, msg.fields.get("conversationIndex"))
             store.mailboxes[mb.user_id] = mb
             for addr in [mb.address, *box.get("aliases", [])]:
                 store.by_address[addr.lower()] = mb.user_id

@@ -12,6 +12,7 @@ Moved-out and deleted items come back as `@removed`. A token the store no longer
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 from typing import Any
 
@@ -20,7 +21,7 @@ from m365emu.graph.access import require
 from m365emu.graph.core import Ctx, GraphResponse, route
 from m365emu.graph.errors import GraphError, bad_request
 from m365emu.graph.messages import check_select, folder_of, render
-from m365emu.mailstore import StoredMessage, Tombstone
+from m365emu.mailstore import Mailbox, StoredMessage, Tombstone
 
 DEFAULT_PAGE = 10
 MAX_PAGE = 1000
@@ -106,22 +107,24 @@ async def message_delta(ctx: Ctx) -> GraphResponse:
         }
     size = _page_size(ctx)
     until, last = int(st["t"]), int(st["l"])
-    entries: list[tuple[int, StoredMessage | Tombstone]] = []
     change = str(st.get("ct") or "")
-    since = int(st["s"])
+    since, initial, flt = int(st["s"]), bool(st.get("i")), str(st.get("flt") or "")
+    entries: list[tuple[int, StoredMessage | Tombstone]] = []
     if change != "deleted":
-        for m in mb.in_folder(folder_id):
-            if not (last < m.seq <= until and _after(m, str(st.get("flt") or ""))):
-                continue
+        msgs = mb.cached(("by-seq", folder_id), store.seq, lambda: _by_seq(mb, folder_id))
+        for m in msgs[bisect.bisect_right(msgs, last, key=lambda m: m.seq) :]:
+            if m.seq > until or len(entries) > size:
+                break
             # created: arrived in this round; updated: was there before and changed since
-            if (change == "created" and m.arrived <= since and not st.get("i")) or (
-                change == "updated" and (m.arrived > since or st.get("i"))
-            ):
+            fresh = initial or m.arrived > since
+            if (change == "created" and not fresh) or (change == "updated" and fresh):
                 continue
-            entries.append((m.seq, m))
-    if not st.get("i") and change in ("", "deleted"):
-        for t in mb.tombstones.get(folder_id, []):
-            if last < t.seq <= until:
+            if _after(m, flt):
+                entries.append((m.seq, m))
+    if not initial and change in ("", "deleted"):
+        stones = mb.tombstones.get(folder_id, [])
+        for t in stones[bisect.bisect_right(stones, last, key=lambda t: t.seq) :][: size + 1]:
+            if t.seq <= until:
                 entries.append((t.seq, t))
     entries.sort(key=lambda e: e[0])
     page, more = entries[:size], len(entries) > size
@@ -151,6 +154,10 @@ async def message_delta(ctx: Ctx) -> GraphResponse:
         st.update(l=until)
         out["@odata.deltaLink"] = ctx.link({"$deltatoken": _encode(st)})
     return ctx.ok(out)
+
+
+def _by_seq(mb: Mailbox, folder_id: str) -> list[StoredMessage]:
+    return sorted(mb.in_folder(folder_id), key=lambda m: m.seq)
 
 
 def _after(msg: StoredMessage, flt: str) -> bool:

@@ -33,6 +33,14 @@ def _folder(ctx: Ctx, ref: str) -> Folder:
     return folder
 
 
+def _folder_json(ctx: Ctx, folder: Folder) -> dict[str, Any]:
+    mb = ctx.box()
+    data: dict[str, Any] = mb.cached(
+        ("folder", folder.id), ctx.mail.store.seq, lambda: folder_json(mb, folder)
+    )
+    return dict(data)
+
+
 def _list(ctx: Ctx, folders: list[Folder]) -> GraphResponse:
     q = odata.parse(ctx.req.query)
     keep = odata.matcher(q.filter, {"displayname": lambda f: f.display_name})
@@ -42,7 +50,7 @@ def _list(ctx: Ctx, folders: list[Folder]) -> GraphResponse:
     top = q.top or 10
     page = items[q.skip : q.skip + top]
     mb = ctx.box()
-    values = [folder_json(mb, f) for f in page]
+    values = [_folder_json(ctx, f) for f in page]
     if q.select:
         values = [{k: v for k, v in d.items() if k in q.select or k == "id"} for d in values]
     out: dict[str, Any] = {
@@ -67,7 +75,7 @@ async def list_folders(ctx: Ctx) -> GraphResponse:
 async def get_folder(ctx: Ctx) -> GraphResponse:
     """A folder by id or well-known name. https://learn.microsoft.com/graph/api/mailfolder-get"""
     require(ctx, "read")
-    return ctx.ok(folder_json(ctx.box(), _folder(ctx, ctx.params[0])))
+    return ctx.ok(_folder_json(ctx, _folder(ctx, ctx.params[0])))
 
 
 @route("GET", "/mailFolders/{id}/childFolders")

@@ -13,7 +13,7 @@ from m365emu.graph.access import require, sender_for
 from m365emu.graph.core import Ctx, GraphResponse, route
 from m365emu.graph.errors import GraphError, bad_request, not_found
 from m365emu.graph.serialize import canonical, message_json
-from m365emu.mailstore import StoredMessage
+from m365emu.mailstore import Mailbox, StoredMessage
 from m365emu.mime import parse_mime
 
 MAX_CUSTOM_HEADERS = 5
@@ -119,20 +119,32 @@ def mime_body(ctx: Ctx) -> bytes | None:
 # -- listing --------------------------------------------------------------------------------
 
 
-async def list_in(ctx: Ctx, folder_id: str | None) -> GraphResponse:
-    require(ctx, "read")
-    q = odata.parse(ctx.req.query)
-    check_select(q.select)
-    keep = odata.matcher(q.filter, _MESSAGE_FILTERS)
-    mb = ctx.box()
+def _ordered(
+    mb: Mailbox, folder_id: str | None, q: odata.Query, prop: str, desc: bool
+) -> list[StoredMessage]:
+    """The filtered, ordered listing; cached until the store changes."""
     items = list(mb.messages.values()) if folder_id is None else mb.in_folder(folder_id)
     if folder_id is None:  # the mailbox-wide list skips hidden system folders
         hidden = {f.id for f in mb.folders.values() if f.hidden}
         items = [m for m in items if m.folder_id not in hidden]
-    items = [m for m in items if keep(m)]
-    prop, desc = q.orderby or ("receivedDateTime", True)
+    if q.filter:
+        keep = odata.matcher(q.filter, _MESSAGE_FILTERS)
+        items = [m for m in items if keep(m)]
     getter = _MESSAGE_FILTERS.get(prop.lower(), _MESSAGE_FILTERS["receiveddatetime"])
     items.sort(key=lambda m: (getter(m), m.seq), reverse=desc)
+    return items
+
+
+async def list_in(ctx: Ctx, folder_id: str | None) -> GraphResponse:
+    require(ctx, "read")
+    q = odata.parse(ctx.req.query)
+    check_select(q.select)
+    mb = ctx.box()
+    prop, desc = q.orderby or ("receivedDateTime", True)
+    key = ("list", folder_id, repr(q.filter), prop.lower(), desc)
+    items: list[StoredMessage] = mb.cached(
+        key, ctx.mail.store.seq, lambda: _ordered(mb, folder_id, q, prop, desc)
+    )
     top = q.top or 10
     page = items[q.skip : q.skip + top]
     where = f"mailFolders('{folder_id}')/messages" if folder_id else "messages"

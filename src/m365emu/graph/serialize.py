@@ -97,10 +97,11 @@ def message_json(
 
 
 def folder_json(mb: Mailbox, folder: Folder) -> dict[str, Any]:
-    total = unread = 0
+    total = unread = size = 0
     for m in mb.in_folder(folder.id):
         total += 1
         unread += 0 if m.fields.get("isRead") else 1
+        size += len(m.raw)
     return {
         "id": folder.id,
         "displayName": folder.display_name,
@@ -108,7 +109,7 @@ def folder_json(mb: Mailbox, folder: Folder) -> dict[str, Any]:
         "childFolderCount": len(mb.children(folder.id)),
         "unreadItemCount": unread,
         "totalItemCount": total,
-        "sizeInBytes": sum(len(m.raw) for m in mb.in_folder(folder.id)),
+        "sizeInBytes": size,
         "isHidden": folder.hidden,
     }
 
