@@ -323,6 +323,16 @@ def _outlook_date(value: str) -> str:
     return f"{dt:%A, %B} {dt.day}, {dt.year} {hour}:{dt:%M %p}"
 
 
+def body_changes(body: Any) -> dict[str, Any]:
+    """`body`, `bodyPreview` and `uniqueBody` for a draft whose body a client sets."""
+    raw = body if isinstance(body, dict) else {}
+    norm = {
+        "contentType": str(raw.get("contentType") or "text").lower(),
+        "content": str(raw.get("content") or ""),
+    }
+    return {"body": norm, "bodyPreview": _preview(norm), "uniqueBody": dict(norm)}
+
+
 def _preview(body: dict[str, Any]) -> str:
     content = str(body.get("content") or "")
     text = html_to_text(content) if body.get("contentType") == "html" else content

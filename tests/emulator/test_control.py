@@ -112,6 +112,7 @@ def test_web_view_reply_as_user(emu: RunningEmulator) -> None:
         assert "alice@contoso.test" in ctl.get("/ui/").text
         inbox = ctl.get(f"/mailboxes/{ALICE}/folders/inbox/messages").json()["value"]
         original = inbox[0]
+        assert "Approve RG-prod-7KQ2M9XW4D" in ctl.get(f"/ui/{ALICE}/inbox").text
         page = ctl.get(f"/ui/{ALICE}/messages/{original['immutableId']}")
         assert "Reply as alice@contoso.test" in page.text
         sent = ctl.post(

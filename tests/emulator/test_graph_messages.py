@@ -115,6 +115,13 @@ def test_draft_then_send_keeps_immutable_id(emu: RunningEmulator) -> None:
         d = draft.json()
         assert d["isDraft"] is True
         assert d["internetMessageId"].endswith(".prod.outlook.com>")
+        edited = g.patch(
+            f"/users/{SHARED}/messages/{d['id']}",
+            json={"body": {"contentType": "HTML", "content": "<p>Edited  text</p>"}},
+            headers=IMMUTABLE,
+        ).json()
+        assert edited["bodyPreview"] == "Edited text"
+        assert edited["id"] == d["id"]
         sent = g.post(f"/users/{SHARED}/messages/{d['id']}/send", headers=IMMUTABLE)
         assert sent.status_code == 202
         again = g.get(f"/users/{SHARED}/messages/{d['id']}", headers=IMMUTABLE).json()

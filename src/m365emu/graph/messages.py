@@ -7,7 +7,7 @@ import binascii
 from collections.abc import Callable
 from typing import Any
 
-from m365emu.delivery import WRITABLE
+from m365emu.delivery import WRITABLE, body_changes
 from m365emu.graph import odata
 from m365emu.graph.access import require, sender_for
 from m365emu.graph.core import Ctx, GraphResponse, route
@@ -208,6 +208,8 @@ async def update_message(ctx: Ctx) -> GraphResponse:
         raise bad_request(f"The property '{bad[0]}' cannot be updated.", "ErrorInvalidPropertySet")
     if "internetMessageHeaders" in changes:
         check_headers(changes)
+    if "body" in changes:
+        changes.update(body_changes(changes["body"]))
     ctx.mail.store.update_message(ctx.box(), msg, changes)
     return ctx.ok(render(ctx, msg))
 
