@@ -66,6 +66,8 @@ def serve(args: argparse.Namespace) -> int:
         ssl_keyfile=str(tls.key_file),
         log_level="info",
         ws="none",
+        # Idle keep-alive TLS connections would otherwise hold Ctrl-C for many seconds.
+        timeout_graceful_shutdown=1,
     )
     return 0
 

@@ -293,3 +293,28 @@ def test_token_cache_round_trip_serves_silently(emu: RunningEmulator, browser: B
     result = app.acquire_token_silent_with_error(SCOPES, account=account)
 
     assert result["token_source"] == "cache"
+
+
+def test_resource_qualified_scopes_are_echoed_as_requested(
+    emu: RunningEmulator, browser: Browser
+) -> None:
+    scopes = ["https://graph.microsoft.com/Mail.Send", "https://graph.microsoft.com/User.Read"]
+    app, result, _ = emu.msal_sign_in(
+        browser, SVC, scopes, redirect_uri=REDIRECT_URI, prompt="select_account"
+    )
+    assert result["scope"].split()[:2] == scopes
+    caller = verify_access_token(emu.state, f"Bearer {result['access_token']}")
+    assert caller.scopes == {"Mail.Send", "User.Read"}
+    (account,) = app.get_accounts()
+    assert app.acquire_token_silent_with_error(scopes, account=account)["token_source"] == "cache"
+
+
+def test_delegated_default_scope_grants_every_registered_permission(
+    emu: RunningEmulator, browser: Browser
+) -> None:
+    _, result, _ = emu.msal_sign_in(
+        browser, SVC, ["https://graph.microsoft.com/.default"], redirect_uri=REDIRECT_URI,
+        prompt="select_account",
+    )  # fmt: skip
+    caller = verify_access_token(emu.state, f"Bearer {result['access_token']}")
+    assert caller.scopes == emu.app.delegated_permissions - {"offline_access"}

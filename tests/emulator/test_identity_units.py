@@ -364,3 +364,42 @@ def test_client_assertion_checks(
         assert status == 200, body
     else:
         assert (status, body["error_codes"]) == (401, [code])
+
+
+def test_serve_command_answers_over_https(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    import requests
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-c", "from m365emu.cli import run; run()", "serve",
+               "--port", str(port), "--state-dir", str(tmp_path)]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline().decode() + server.stdout.readline().decode()
+        assert f"https://127.0.0.1:{port}" in banner
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(tmp_path / "tls" / "ca.pem")
+        url = f"https://127.0.0.1:{port}/contoso.test/v2.0/.well-known/openid-configuration"
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                response = session.get(url, timeout=2)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        assert response.json()["token_endpoint"].startswith(f"https://127.0.0.1:{port}/")
+        session.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        if server.stdout is not None:
+            server.stdout.close()
