@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Addresses whose X-Forwarded-Proto/For headers are trusted.",
     )
+    ca_bundle: Path | None = Field(
+        default=None,
+        description="Extra CA certificates (PEM) to trust for Microsoft's endpoints, e.g. a "
+        "TLS-inspecting proxy's, or the emulator's in the demo and tests.",
+    )
     run_migrations: bool = Field(
         default=True, description="Upgrade the database schema when `serve` starts."
     )

@@ -16,8 +16,7 @@ from replygate.db.tables import (
     OAuthApplicationRow,
     TokenCacheRow,
 )
-from replygate.services.applications import OAuthApplication
-from replygate.services.ports import FolderState
+from replygate.services.ports import FolderState, OAuthApplication, SettingsVersion
 
 _APP_FIELDS = tuple(f.name for f in fields(OAuthApplication))
 
@@ -92,15 +91,19 @@ class SqlEmailSettings:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def current(self) -> EmailSettingsRow | None:
+    def current(self) -> SettingsVersion | None:
+        row = self._latest()
+        return None if row is None else _version(row)
+
+    def _latest(self) -> EmailSettingsRow | None:
         return self._session.scalar(
             select(EmailSettingsRow).order_by(EmailSettingsRow.version.desc()).limit(1)
         )
 
     def add_version(
         self, data: dict[str, Any], password_encrypted: str | None, at: datetime, by: str
-    ) -> EmailSettingsRow:
-        latest = self.current()
+    ) -> SettingsVersion:
+        latest = self._latest()
         row = EmailSettingsRow(
             version=(latest.version + 1) if latest else 1,
             data=data,
@@ -110,11 +113,17 @@ class SqlEmailSettings:
         )
         self._session.add(row)
         self._session.flush()
-        return row
+        return _version(row)
 
-    def history(self, limit: int = 20) -> Sequence[EmailSettingsRow]:
+    def history(self, limit: int = 20) -> Sequence[SettingsVersion]:
         query = select(EmailSettingsRow).order_by(EmailSettingsRow.version.desc()).limit(limit)
-        return list(self._session.scalars(query))
+        return [_version(row) for row in self._session.scalars(query)]
+
+
+def _version(row: EmailSettingsRow) -> SettingsVersion:
+    return SettingsVersion(
+        row.version, dict(row.data), row.password_encrypted, row.created_at, row.created_by
+    )
 
 
 class SqlMailFolders:

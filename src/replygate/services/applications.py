@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from replygate.errors import Conflict, InvalidInput, NotFound
-from replygate.services.ports import Clock
+from replygate.services.ports import Clock, OAuthApplication, UnitOfWork
 
 # The same names as replygate.graph.clouds.CloudName (a test keeps them equal).
 CLOUDS = ("global", "us-gov", "us-gov-dod", "china", "custom")
@@ -49,36 +49,6 @@ class ApplicationInput:
     certificate_pem: str | None = None
     authority_host: str | None = None
     graph_url: str | None = None
-
-
-@dataclass
-class OAuthApplication:
-    """A registered application as stored: credentials only in encrypted form."""
-
-    name: str = ""
-    tenant: str = ""
-    client_id: str = ""
-    mode: str = "delegated"
-    cloud: str = "global"
-    credential_kind: str = "secret"
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    authority_host: str | None = None
-    graph_url: str | None = None
-    secret_encrypted: str | None = None
-    secret_expires_at: datetime | None = None
-    certificate_encrypted: str | None = None
-    certificate_thumbprint: str | None = None
-    certificate_expires_at: datetime | None = None
-    id: int | None = None
-
-    @property
-    def credential_expires_at(self) -> datetime | None:
-        return (
-            self.secret_expires_at
-            if self.credential_kind == "secret"
-            else self.certificate_expires_at
-        )
 
 
 @dataclass(frozen=True)
@@ -187,49 +157,8 @@ def _fill(row: OAuthApplication, data: ApplicationInput, sealer: Sealer, now: da
         row.secret_encrypted = row.secret_expires_at = None
 
 
-class ApplicationsUnitOfWork(Protocol):
-    @property
-    def applications(self) -> ApplicationStore: ...
-
-    @property
-    def token_caches(self) -> TokenCacheStore: ...
-
-    @property
-    def audit(self) -> AuditStore: ...
-
-    def __enter__(self) -> ApplicationsUnitOfWork: ...
-
-    def __exit__(self, *exc: object) -> None: ...
-
-    def commit(self) -> None: ...
-
-
-class ApplicationStore(Protocol):
-    def add(self, app: OAuthApplication) -> OAuthApplication: ...
-
-    def save(self, app: OAuthApplication) -> None: ...
-
-    def get(self, app_id: int) -> OAuthApplication | None: ...
-
-    def by_name(self, name: str) -> OAuthApplication | None: ...
-
-    def list(self) -> Sequence[OAuthApplication]: ...
-
-    def remove(self, app_id: int) -> None: ...
-
-
-class TokenCacheStore(Protocol):
-    def remove(self, app_id: int) -> None: ...
-
-
-class AuditStore(Protocol):
-    def record(
-        self, actor: str, action: str, target: str = "", details: dict[str, object] | None = None
-    ) -> None: ...
-
-
 def register_application(
-    uow: ApplicationsUnitOfWork, clock: Clock, sealer: Sealer, data: ApplicationInput, *, by: str
+    uow: UnitOfWork, clock: Clock, sealer: Sealer, data: ApplicationInput, *, by: str
 ) -> OAuthApplication:
     now = clock.now()
     _validate(data, now)
@@ -245,7 +174,7 @@ def register_application(
 
 
 def update_application(
-    uow: ApplicationsUnitOfWork,
+    uow: UnitOfWork,
     clock: Clock,
     sealer: Sealer,
     app_id: int,
@@ -275,7 +204,7 @@ def update_application(
     return row
 
 
-def remove_application(uow: ApplicationsUnitOfWork, app_id: int, *, by: str) -> None:
+def remove_application(uow: UnitOfWork, app_id: int, *, by: str) -> None:
     with uow:
         row = _get(uow, app_id)
         uow.applications.remove(app_id)
@@ -283,12 +212,12 @@ def remove_application(uow: ApplicationsUnitOfWork, app_id: int, *, by: str) -> 
         uow.commit()
 
 
-def list_applications(uow: ApplicationsUnitOfWork) -> Sequence[OAuthApplication]:
+def list_applications(uow: UnitOfWork) -> Sequence[OAuthApplication]:
     with uow:
         return uow.applications.list()
 
 
-def _get(uow: ApplicationsUnitOfWork, app_id: int) -> OAuthApplication:
+def _get(uow: UnitOfWork, app_id: int) -> OAuthApplication:
     row = uow.applications.get(app_id)
     if row is None:
         raise NotFound(f"no OAuth application {app_id}")

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from replygate.errors import InvalidInput
 from replygate.services.applications import Sealer
-from replygate.services.ports import Clock
+from replygate.services.ports import Clock, SettingsVersion, UnitOfWork
 from replygate.services.requesting import valid_address
 
 PASSWORD_PURPOSE = "mail password"  # noqa: S105 - a label, not a password
@@ -139,48 +139,7 @@ def parse_settings(values: dict[str, object]) -> EmailSettings:
         raise InvalidInput("; ".join(problems)) from None
 
 
-class SettingsRecord(Protocol):
-    version: int
-    data: dict[str, object]
-    password_encrypted: str | None
-
-
-class SettingsStore(Protocol):
-    def current(self) -> SettingsRecord | None: ...
-
-    def add_version(
-        self, data: dict[str, object], password_encrypted: str | None, at: object, by: str
-    ) -> SettingsRecord: ...
-
-
-class FolderStore(Protocol):
-    def ensure(self, mailbox: str, path: str, at: object) -> object: ...
-
-
-class SettingsUnitOfWork(Protocol):
-    @property
-    def email_settings(self) -> SettingsStore: ...
-
-    @property
-    def folders(self) -> FolderStore: ...
-
-    @property
-    def audit(self) -> _Audit: ...
-
-    def __enter__(self) -> SettingsUnitOfWork: ...
-
-    def __exit__(self, *exc: object) -> None: ...
-
-    def commit(self) -> None: ...
-
-
-class _Audit(Protocol):
-    def record(
-        self, actor: str, action: str, target: str = "", details: dict[str, object] | None = None
-    ) -> None: ...
-
-
-def current_settings(uow: SettingsUnitOfWork) -> tuple[int, EmailSettings] | None:
+def current_settings(uow: UnitOfWork) -> tuple[int, EmailSettings] | None:
     with uow:
         record = uow.email_settings.current()
         if record is None:
@@ -189,7 +148,7 @@ def current_settings(uow: SettingsUnitOfWork) -> tuple[int, EmailSettings] | Non
 
 
 def save_settings(
-    uow: SettingsUnitOfWork,
+    uow: UnitOfWork,
     clock: Clock,
     sealer: Sealer,
     settings: EmailSettings,
@@ -224,7 +183,7 @@ def save_settings(
     return record.version, settings.warnings()
 
 
-def stored_passwords(uow: SettingsUnitOfWork, sealer: Sealer) -> dict[str, str]:
+def stored_passwords(uow: UnitOfWork, sealer: Sealer) -> dict[str, str]:
     with uow:
         record = uow.email_settings.current()
         if record is None or record.password_encrypted is None:
@@ -235,8 +194,6 @@ def stored_passwords(uow: SettingsUnitOfWork, sealer: Sealer) -> dict[str, str]:
         return loaded
 
 
-def settings_history(uow: SettingsUnitOfWork) -> Sequence[SettingsRecord]:
+def settings_history(uow: UnitOfWork) -> Sequence[SettingsVersion]:
     with uow:
-        store = uow.email_settings
-        history = getattr(store, "history", None)
-        return list(history()) if history else []
+        return uow.email_settings.history()

@@ -94,6 +94,73 @@ class FolderRepository(Protocol):
     def update(self, mailbox: str, path: str, **values: Any) -> None: ...
 
 
+@dataclass
+class OAuthApplication:
+    """A registered application as stored: credentials only in encrypted form."""
+
+    name: str = ""
+    tenant: str = ""
+    client_id: str = ""
+    mode: str = "delegated"
+    cloud: str = "global"
+    credential_kind: str = "secret"
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    authority_host: str | None = None
+    graph_url: str | None = None
+    secret_encrypted: str | None = None
+    secret_expires_at: datetime | None = None
+    certificate_encrypted: str | None = None
+    certificate_thumbprint: str | None = None
+    certificate_expires_at: datetime | None = None
+    id: int | None = None
+
+    @property
+    def credential_expires_at(self) -> datetime | None:
+        return (
+            self.secret_expires_at
+            if self.credential_kind == "secret"
+            else self.certificate_expires_at
+        )
+
+
+class ApplicationRepository(Protocol):
+    def add(self, app: OAuthApplication) -> OAuthApplication: ...
+
+    def save(self, app: OAuthApplication) -> None: ...
+
+    def get(self, app_id: int) -> OAuthApplication | None: ...
+
+    def by_name(self, name: str) -> OAuthApplication | None: ...
+
+    def list(self) -> Sequence[OAuthApplication]: ...
+
+    def remove(self, app_id: int) -> None: ...
+
+
+class TokenCacheRepository(Protocol):
+    def remove(self, app_id: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class SettingsVersion:
+    version: int
+    data: dict[str, Any]
+    password_encrypted: str | None
+    created_at: datetime
+    created_by: str
+
+
+class EmailSettingsRepository(Protocol):
+    def current(self) -> SettingsVersion | None: ...
+
+    def add_version(
+        self, data: dict[str, Any], password_encrypted: str | None, at: datetime, by: str
+    ) -> SettingsVersion: ...
+
+    def history(self, limit: int = 20) -> Sequence[SettingsVersion]: ...
+
+
 class InboundLedger(Protocol):
     def find(self, mailbox: str, message_key: str) -> LedgerEntry | None: ...
 
@@ -147,11 +214,29 @@ class AuditLog(Protocol):
 class UnitOfWork(Protocol):
     """One transaction: nothing is kept unless ``commit`` is called before the block ends."""
 
-    requests: RequestRepository
-    outbox: OutboxRepository
-    ledger: InboundLedger
-    folders: FolderRepository
-    audit: AuditLog
+    @property
+    def requests(self) -> RequestRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def ledger(self) -> InboundLedger: ...
+
+    @property
+    def folders(self) -> FolderRepository: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def applications(self) -> ApplicationRepository: ...
+
+    @property
+    def token_caches(self) -> TokenCacheRepository: ...
+
+    @property
+    def email_settings(self) -> EmailSettingsRepository: ...
 
     def __enter__(self) -> Self: ...
 
