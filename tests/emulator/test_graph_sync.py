@@ -206,6 +206,11 @@ def test_fault_injection(emu: RunningEmulator) -> None:
         assert first.status_code == 503
         assert error_code(first) == "ServiceNotAvailable"
         assert a.post("/me/sendMail", json=body).status_code == 202
+    with control(emu) as ctl:
+        template = {"endpoint": "GET /v1.0/me/messages/{id}", "status": 504, "code": "Timeout"}
+        ctl.post("/faults", json=template)
+    with as_user(emu, ALICE) as a:
+        assert a.get("/me/messages/anything").status_code == 504
 
 
 def _subscription(url: str, minutes: int = 60, **extra: str) -> dict[str, str]:

@@ -249,7 +249,8 @@ async def dispatch(state: EmulatorState, req: GraphRequest) -> GraphResponse:
                     {"Retry-After": str(rejection.retry_after)},
                 )
             slot = (client_id, mailbox_key)
-        fault = state.faults.take(f"{req.method} /v1.0{req.path}")
+        # A rule may name the concrete path or the endpoint template (".../{id}/...").
+        fault = state.faults.take(f"{req.method} /v1.0{req.path}") or state.faults.take(endpoint)
         if fault is not None:
             if fault.latency_ms:
                 await asyncio.sleep(fault.latency_ms / 1000)
