@@ -167,58 +167,58 @@ def _dt(value: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _user(u: dict[str, Any]) -> User:
+    return User(
+        id=u["id"],
+        upn=u["upn"],
+        display_name=u.get("display_name", u["upn"]),
+        mail=u.get("mail", u["upn"]),
+        kind=u.get("kind", "user"),
+        enabled=bool(u.get("enabled", True)),
+    )
+
+
+def _grant(g: dict[str, Any]) -> MailboxGrant:
+    rights = frozenset(g["rights"])
+    if not rights <= RIGHTS:
+        raise ValueError(f"unknown mailbox rights {sorted(rights - RIGHTS)}")
+    return MailboxGrant(g["mailbox"], g["grantee"], rights)
+
+
+def _certificate(c: dict[str, Any]) -> AppCertificate:
+    if "thumbprint_sha1_hex" in c:
+        return AppCertificate(c["thumbprint_sha1_hex"].lower(), c["public_pem"])
+    return AppCertificate.from_pem(c["public_pem"])
+
+
+def _app(a: dict[str, Any]) -> AppRegistration:
+    scope = a.get("application_mailbox_scope")
+    return AppRegistration(
+        client_id=a["client_id"],
+        display_name=a.get("display_name", a["client_id"]),
+        secrets=[
+            AppSecret(s["id"], s["value"], _dt(s["expires_at"])) for s in a.get("secrets", [])
+        ],
+        certificates=[_certificate(c) for c in a.get("certificates", [])],
+        redirect_uris=list(a.get("redirect_uris", [])),
+        delegated_permissions=set(a.get("delegated_permissions", [])),
+        application_permissions=set(a.get("application_permissions", [])),
+        delegated_consent=bool(a.get("delegated_consent", True)),
+        application_consent=bool(a.get("application_consent", True)),
+        application_mailbox_scope=None if scope is None else list(scope),
+    )
+
+
 def tenant_from_dict(data: dict[str, Any]) -> Tenant:
     """Build a Tenant from the TOML/JSON document shape (see default_tenant.toml)."""
     head = data.get("tenant", data)
-    users = [
-        User(
-            id=u["id"],
-            upn=u["upn"],
-            display_name=u.get("display_name", u["upn"]),
-            mail=u.get("mail", u["upn"]),
-            kind=u.get("kind", "user"),
-            enabled=bool(u.get("enabled", True)),
-        )
-        for u in data.get("users", [])
-    ]
-    grants = []
-    for g in data.get("grants", []):
-        rights = frozenset(g["rights"])
-        if not rights <= RIGHTS:
-            raise ValueError(f"unknown mailbox rights {sorted(rights - RIGHTS)}")
-        grants.append(MailboxGrant(g["mailbox"], g["grantee"], rights))
-    apps = []
-    for a in data.get("apps", []):
-        scope = a.get("application_mailbox_scope")
-        apps.append(
-            AppRegistration(
-                client_id=a["client_id"],
-                display_name=a.get("display_name", a["client_id"]),
-                secrets=[
-                    AppSecret(s["id"], s["value"], _dt(s["expires_at"]))
-                    for s in a.get("secrets", [])
-                ],
-                certificates=[
-                    AppCertificate.from_pem(c["public_pem"])
-                    if "thumbprint_sha1_hex" not in c
-                    else AppCertificate(c["thumbprint_sha1_hex"].lower(), c["public_pem"])
-                    for c in a.get("certificates", [])
-                ],
-                redirect_uris=list(a.get("redirect_uris", [])),
-                delegated_permissions=set(a.get("delegated_permissions", [])),
-                application_permissions=set(a.get("application_permissions", [])),
-                delegated_consent=bool(a.get("delegated_consent", True)),
-                application_consent=bool(a.get("application_consent", True)),
-                application_mailbox_scope=None if scope is None else list(scope),
-            )
-        )
     return Tenant(
         id=head["id"],
         display_name=head.get("display_name", head["id"]),
         domains=list(head.get("domains", [])),
-        users=users,
-        grants=grants,
-        apps=apps,
+        users=[_user(u) for u in data.get("users", [])],
+        grants=[_grant(g) for g in data.get("grants", [])],
+        apps=[_app(a) for a in data.get("apps", [])],
     )
 
 

@@ -52,11 +52,22 @@ def _key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _generate(files: TlsFiles, hosts: tuple[str, ...]) -> None:
-    now = datetime.now(UTC) - timedelta(minutes=5)
-    ca_key, key = _key(), _key()
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca = (
+def _key_usage(*, ca: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=not ca,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _ca_certificate(ca_key: rsa.RSAPrivateKey, now: datetime) -> x509.Certificate:
+    return (
         x509.CertificateBuilder()
         .subject_name(_name("m365emu local CA"))
         .issuer_name(_name("m365emu local CA"))
@@ -65,24 +76,18 @@ def _generate(files: TlsFiles, hosts: tuple[str, ...]) -> None:
         .not_valid_before(now)
         .not_valid_after(now + timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(ca_ski, critical=False)
+        .add_extension(_key_usage(ca=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
-    server = (
+
+
+def _server_certificate(
+    key: rsa.RSAPrivateKey, ca: x509.Certificate, ca_key: rsa.RSAPrivateKey,
+    hosts: tuple[str, ...], now: datetime,
+) -> x509.Certificate:  # fmt: skip
+    ca_ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return (
         x509.CertificateBuilder()
         .subject_name(_name(hosts[0]))
         .issuer_name(ca.subject)
@@ -91,28 +96,22 @@ def _generate(files: TlsFiles, hosts: tuple[str, ...]) -> None:
         .not_valid_before(now)
         .not_valid_after(now + timedelta(days=397))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(ca=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(_san(hosts), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
         )
         .sign(ca_key, hashes.SHA256())
     )
+
+
+def _generate(files: TlsFiles, hosts: tuple[str, ...]) -> None:
+    now = datetime.now(UTC) - timedelta(minutes=5)  # tolerate small clock differences
+    ca_key, key = _key(), _key()
+    ca = _ca_certificate(ca_key, now)
+    server = _server_certificate(key, ca, ca_key, hosts, now)
     files.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     files.cert_file.write_bytes(server.public_bytes(serialization.Encoding.PEM))
     pem = key.private_bytes(

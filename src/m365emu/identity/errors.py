@@ -232,7 +232,3 @@ def login_required() -> AadError:
         "A silent sign-in request was sent but no user is signed in. The cookies used to "
         "represent the user's session were not sent in the request to Azure AD.",
     )
-
-
-def interaction_required(message: str) -> AadError:
-    return AadError(50076, "interaction_required", message)

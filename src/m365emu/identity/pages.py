@@ -107,9 +107,3 @@ def form_post(action: str, fields: dict[str, str]) -> HTMLResponse:
 def signed_out() -> HTMLResponse:
     body = "<h1>You signed out of your account</h1><p>It's a good idea to close all windows.</p>"
     return _page("Signed out", body, kind="signed-out")
-
-
-def message(title: str, text: str, *, status: int = 400) -> HTMLResponse:
-    return _page(
-        title, f"<h1>{escape(title)}</h1><p>{escape(text)}</p>", kind="message", status=status
-    )
