@@ -232,23 +232,8 @@ async def dispatch(state: EmulatorState, req: GraphRequest) -> GraphResponse:
             request_id,
             parse_prefer(req.headers),
         )
-        if r.template != "/$batch":
-            t = state.throttling
-            rejection = graph.throttle.acquire(
-                (client_id, mailbox_key),
-                state.now().timestamp(),
-                t.requests_per_window,
-                t.window_seconds,
-                t.max_concurrent,
-            )
-            if rejection is not None:
-                raise GraphError(
-                    429,
-                    rejection.code,
-                    rejection.message,
-                    {"Retry-After": str(rejection.retry_after)},
-                )
-            slot = (client_id, mailbox_key)
+        if r.template != "/$batch":  # the steps of a batch are throttled one by one
+            slot = _admit(state, graph, (client_id, mailbox_key))
         # A rule may name the concrete path or the endpoint template (".../{id}/...").
         fault = state.faults.take(f"{req.method} /v1.0{req.path}") or state.faults.take(endpoint)
         if fault is not None:
@@ -279,6 +264,19 @@ async def dispatch(state: EmulatorState, req: GraphRequest) -> GraphResponse:
     if ctx is not None and ctx.applied:
         response.headers["Preference-Applied"] = ", ".join(ctx.applied)
     return response
+
+
+def _admit(state: EmulatorState, graph: Graph, key: tuple[str, str]) -> tuple[str, str]:
+    """Take a throttling slot for (app, mailbox) or raise Graph's 429."""
+    t = state.throttling
+    rejection = graph.throttle.acquire(
+        key, state.now().timestamp(), t.requests_per_window, t.window_seconds, t.max_concurrent
+    )
+    if rejection is not None:
+        raise GraphError(
+            429, rejection.code, rejection.message, {"Retry-After": str(rejection.retry_after)}
+        )
+    return key
 
 
 def _template(prefix: str, r: Route) -> str:
