@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
@@ -36,10 +38,15 @@ def _password(from_stdin: bool) -> str:
     return value
 
 
-def _container(ctx: typer.Context) -> Container:
+@contextmanager
+def _opened(ctx: typer.Context) -> Iterator[Container]:
+    """The container, on a database at the right schema; its connections closed after."""
     container = container_from(ctx)
-    container.check_schema()
-    return container
+    try:
+        container.check_schema()
+        yield container
+    finally:
+        container.engine.dispose()
 
 
 @app.command()
@@ -63,16 +70,15 @@ def create(
         if admin and role not in (None, RoleChoice.admin):
             raise InvalidInput("--admin and --role disagree", fix="give one of them")
         chosen = Role.ADMIN if admin else Role(role.value if role else Role.VIEWER)
-        container = _container(ctx)
-        password = _password(password_stdin)
-        user = accounts.create_user(
-            container.uow(),
-            username=username,
-            password=password,
-            role=chosen,
-            email=email,
-            actor=ACTOR,
-        )
+        with _opened(ctx) as container:
+            user = accounts.create_user(
+                container.uow(),
+                username=username,
+                password=_password(password_stdin),
+                role=chosen,
+                email=email,
+                actor=ACTOR,
+            )
         typer.echo(f"created {user.role.value} {user.username}")
 
 
@@ -82,7 +88,8 @@ def list_users(ctx: typer.Context) -> None:
     from replygate.services import accounts
 
     with user_errors():
-        users = accounts.list_users(_container(ctx).uow())
+        with _opened(ctx) as container:
+            users = accounts.list_users(container.uow())
         if not users:
             typer.echo("no users yet: create one with `replygate users create NAME --admin`")
             return
@@ -103,9 +110,11 @@ def set_password(
     from replygate.services import accounts
 
     with user_errors():
-        container = _container(ctx)
-        password = _password(password_stdin)
-        accounts.set_password(container.uow(), username=username, password=password, actor=ACTOR)
+        with _opened(ctx) as container:
+            password = _password(password_stdin)
+            accounts.set_password(
+                container.uow(), username=username, password=password, actor=ACTOR
+            )
         typer.echo(f"password of {username} set")
 
 
@@ -118,9 +127,10 @@ def disable(
     from replygate.services import accounts
 
     with user_errors():
-        user = accounts.set_disabled(
-            _container(ctx).uow(), username=username, disabled=True, actor=ACTOR
-        )
+        with _opened(ctx) as container:
+            user = accounts.set_disabled(
+                container.uow(), username=username, disabled=True, actor=ACTOR
+            )
         typer.echo(f"disabled {user.username}")
 
 
@@ -133,7 +143,8 @@ def enable(
     from replygate.services import accounts
 
     with user_errors():
-        user = accounts.set_disabled(
-            _container(ctx).uow(), username=username, disabled=False, actor=ACTOR
-        )
+        with _opened(ctx) as container:
+            user = accounts.set_disabled(
+                container.uow(), username=username, disabled=False, actor=ACTOR
+            )
         typer.echo(f"enabled {user.username}")

@@ -75,7 +75,9 @@ def _check_email(email: str | None) -> str | None:
     from email_validator import EmailNotValidError, validate_email
 
     try:
-        return validate_email(email, check_deliverability=False).normalized
+        # test_environment allows .test domains, as approver addresses do (requesting.py).
+        checked = validate_email(email, check_deliverability=False, test_environment=True)
+        return checked.normalized
     except EmailNotValidError as error:
         raise InvalidInput(f"the email address {email!r} is not valid: {error}") from None
 

@@ -107,7 +107,8 @@ def _unreachable(error: SQLAlchemyError) -> CheckResult:
 router = APIRouter(tags=["health"])
 
 
-@router.api_route("/healthz", methods=["GET", "HEAD"], summary="Health of replygate")
+@router.head("/healthz", include_in_schema=False)
+@router.get("/healthz", summary="Health of replygate")
 def healthz(request: Request) -> JSONResponse:
     registry: HealthRegistry = request.state.health
     results = registry.run(request.state.container)

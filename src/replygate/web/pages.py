@@ -32,6 +32,10 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/") -> Response:
     if current_principal(request) is not None:
@@ -59,11 +63,12 @@ def login(
         user = accounts.authenticate(container.uow(), username=username, password=password)
     except TooManyAttempts as error:
         log.warning("sign-in refused for %r from %s: rate limited", username, address)
-        return again(f"{error.message}: {error.fix}.", 429, {"Retry-After": str(error.retry_after)})
+        message = _sentence(f"{error.message}: {error.fix}.")
+        return again(message, 429, {"Retry-After": str(error.retry_after)})
     except accounts.InvalidCredentials as error:
         throttle.failed(username, address)
         log.info("sign-in failed for %r from %s", username, address)
-        return again(f"{error.message.capitalize()}.", 401)
+        return again(_sentence(f"{error.message}."), 401)
     throttle.succeeded(username)
     start_session(request, user)
     log.info("%s signed in from %s", user.username, address)
