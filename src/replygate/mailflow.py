@@ -7,6 +7,7 @@ written back (encrypted) after use when it changed, so refreshed tokens survive 
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -128,7 +129,9 @@ def open_mailflow(container: Container) -> Mailflow:
             fix=f"press Authorize and sign in as {settings.smtp_user}",
         )
     config = app_config(container, app, settings.smtp_user, oid, tid)
-    verify: object = str(container.settings.ca_bundle) if container.settings.ca_bundle else True
+    verify: object = True
+    if container.settings.ca_bundle is not None:
+        verify = ssl.create_default_context(cafile=str(container.settings.ca_bundle))
     connection = connect(config, cache, http_client=msal_http_client(container), verify=verify)
     return Mailflow(settings, app, connection, container)
 

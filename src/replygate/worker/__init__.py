@@ -1,0 +1,1 @@
+"""Background loops: send the outbox, read the reply folder, expire requests."""

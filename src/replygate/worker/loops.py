@@ -1,0 +1,138 @@
+"""One worker: each round expires requests, sends due mail and reads the reply folder.
+
+A round never raises: each step's error is logged and kept on ``last_errors`` (shown by
+health), and the next round tries again. The mail transports are rebuilt when the Email
+Settings change version, so a saved setting takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from replygate.bootstrap import Container
+from replygate.errors import ReplygateError
+from replygate.mail.compose import MailContext
+from replygate.mailflow import Mailflow, open_mailflow
+from replygate.services.ingesting import IngestContext
+from replygate.services.reading import DisposalPolicy, ReadReport, read_folder
+from replygate.services.requesting import expire_due_requests
+from replygate.services.sending import SendingContext, SendReport, send_due
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class RoundReport:
+    expired: list[str] = field(default_factory=list)
+    sent: SendReport | None = None
+    read: ReadReport | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Worker:
+    container: Container
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    last_errors: dict[str, str] = field(default_factory=dict)
+    _mailflow: Mailflow | None = None
+    _settings_version: int | None = None
+    _processed_folder_id: str | None = None
+
+    def run_once(self, *, read: bool = True) -> RoundReport:
+        report = RoundReport()
+        report.expired = self._step(report, "expire", self._expire) or []
+        report.sent = self._step(report, "send", self._send)
+        if read:
+            report.read = self._step(report, "read", self._read)
+        if self._mailflow is not None:
+            self._step(report, "tokens", self._mailflow.save_tokens)
+        self.last_errors = dict(report.errors)
+        return report
+
+    def run_forever(self, stop: threading.Event, interval: float = 2.0) -> None:
+        """Rounds until ``stop`` is set; the folder is read at the settings' polling interval."""
+        next_read = 0.0
+        while not stop.is_set():
+            now = time.monotonic()
+            reading = now >= next_read
+            self.run_once(read=reading)
+            if reading:
+                polling = self._mailflow.settings.polling_interval_seconds if self._mailflow else 15
+                next_read = now + polling
+            stop.wait(interval)
+
+    def _step(self, report: RoundReport, name: str, action: Callable[[], T]) -> T | None:
+        try:
+            return action()
+        except ReplygateError as error:
+            report.errors[name] = str(error)
+            log.warning("%s: %s", name, error)
+        except Exception as error:  # one bad round must not stop the loops
+            report.errors[name] = f"unexpected: {error!r}"
+            log.exception("%s failed unexpectedly", name)
+        return None
+
+    def _flow(self) -> Mailflow:
+        from replygate.services.configuring import current_settings
+
+        current = current_settings(self.container.uow())
+        version = current[0] if current else None
+        if self._mailflow is None or version != self._settings_version:
+            if self._mailflow is not None:
+                self._mailflow.close()
+            self._mailflow = None
+            self._mailflow = open_mailflow(self.container)
+            self._settings_version = version
+            self._processed_folder_id = None
+        return self._mailflow
+
+    def _expire(self) -> list[str]:
+        return expire_due_requests(self.container.uow(), self.container.clock)
+
+    def _send(self) -> SendReport:
+        flow = self._flow()
+        settings = flow.settings
+        assert settings.smtp_from_address is not None  # validated with the settings
+        mail = MailContext(
+            from_address=settings.smtp_from_address,
+            reply_address=settings.reply_address,
+            public_url=self.container.settings.public_url,
+        )
+        context = SendingContext(
+            instance=self.container.settings.instance,
+            mail=mail,
+            sender=flow.sender,
+            clock=self.container.clock,
+            worker=self.worker_id,
+        )
+        return send_due(self.container.uow, context)
+
+    def _read(self) -> ReadReport:
+        flow = self._flow()
+        settings = flow.settings
+        mailbox = flow.reply_mailbox()
+        if settings.processed_replies == "move" and self._processed_folder_id is None:
+            self._processed_folder_id = mailbox.resolve_folder(settings.processed_folder)
+        policy = DisposalPolicy(settings.processed_replies, self._processed_folder_id)
+        assert settings.reply_address is not None  # open_mailflow checked it
+        context = IngestContext(
+            instance=self.container.settings.instance,
+            mailbox=settings.reply_address,
+            folder=settings.email_reply_folder,
+            clock=self.container.clock,
+            internal_domains=frozenset({settings.reply_address.rpartition("@")[2]}),
+            keep_raw_bytes=self.container.settings.max_message_bytes,
+        )
+        return read_folder(self.container.uow, context, mailbox, policy)
+
+    def close(self) -> None:
+        if self._mailflow is not None:
+            self._mailflow.close()
