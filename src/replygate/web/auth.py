@@ -22,9 +22,10 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from replygate.services import accounts
 from replygate.services.account_ports import ApiToken, Role, Scope, User
@@ -34,6 +35,10 @@ from replygate.web.errors import SignInRequired
 if TYPE_CHECKING:
     from replygate.bootstrap import Container
 
+# Declares the API's bearer tokens in the OpenAPI document; checking is done below.
+bearer_scheme = HTTPBearer(
+    auto_error=False, scheme_name="apiToken", description="An API token: `rgt_...`"
+)
 SESSION_COOKIE = "__Host-replygate"  # __Host-: only over https, only for this exact host
 SESSION_LIFETIME = timedelta(hours=12)
 _UNRESOLVED = object()
@@ -115,8 +120,7 @@ def _from_token(authorization: str, container: Container) -> Principal:
 def current_principal(request: Request) -> Principal | None:
     """The caller, or None when anonymous; resolved once per request."""
     cached = getattr(request.state, "principal", _UNRESOLVED)
-    if cached is not _UNRESOLVED:
-        assert cached is None or isinstance(cached, Principal)
+    if cached is None or isinstance(cached, Principal):
         return cached
     container: Container = request.state.container
     authorization = request.headers.get("authorization")
@@ -147,10 +151,13 @@ def require_role(minimum: Role) -> Callable[[Request], Principal]:
     return dependency
 
 
-def require_scope(scope: Scope) -> Callable[[Request], Principal]:
+def require_scope(scope: Scope) -> Callable[..., Principal]:
     """A dependency for the API: a token carrying ``scope`` (or a session whose role has it)."""
 
-    def dependency(request: Request) -> Principal:
+    def dependency(
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
+    ) -> Principal:
         principal = current_principal(request)
         if principal is None:
             raise SignInRequired("this needs an API token", fix="send `Authorization: Bearer ...`")

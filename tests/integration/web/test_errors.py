@@ -48,6 +48,8 @@ def test_openapi_document_is_served(client: TestClient) -> None:
     document = client.get("/api/openapi.json").json()
     assert "/healthz" in document["paths"]
     assert "/login" not in document["paths"]
+    assert document["paths"]["/api/v1/read"]["get"]["security"] == [{"apiToken": []}]
+    assert document["components"]["securitySchemes"]["apiToken"]["scheme"] == "bearer"
 
 
 def test_system_failure_is_logged_not_shown(
