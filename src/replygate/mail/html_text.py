@@ -74,6 +74,7 @@ _BORDER_TOP = re.compile(r"border-top\s*:\s*solid", re.IGNORECASE)
 _HIDDEN = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t\r\n\f]+")
 QUOTE_PREFIX = "> "
+_MAX_OPEN = 256
 
 
 class _TextBuilder(HTMLParser):
@@ -83,6 +84,8 @@ class _TextBuilder(HTMLParser):
         self.current: list[str] = []
         # One entry per open non-void element: (tag, marks a quote, hides its content).
         self.stack: list[tuple[str, bool, bool]] = []
+        self.quote_depth = 0
+        self.hidden_depth = 0
         self.cut = False
         self.in_pre = 0
 
@@ -90,11 +93,26 @@ class _TextBuilder(HTMLParser):
 
     @property
     def quoted(self) -> bool:
-        return self.cut or any(quote for _, quote, _ in self.stack)
+        return self.cut or self.quote_depth > 0
 
     @property
     def hidden(self) -> bool:
-        return any(hide for _, _, hide in self.stack)
+        return self.hidden_depth > 0
+
+    def push(self, tag: str, quote: bool, hide: bool) -> None:
+        # Hostile nesting is not tracked past a bound, which keeps every step cheap.
+        if len(self.stack) < _MAX_OPEN:
+            self.stack.append((tag, quote, hide))
+            self.quote_depth += quote
+            self.hidden_depth += hide
+
+    def pop_to(self, tag: str) -> None:
+        while self.stack:
+            open_tag, quote, hide = self.stack.pop()
+            self.quote_depth -= quote
+            self.hidden_depth -= hide
+            if open_tag == tag:
+                return
 
     def break_line(self, *, force: bool = False) -> None:
         """End the current line. Block edges only end lines that hold text; ``<br>`` and
@@ -124,9 +142,7 @@ class _TextBuilder(HTMLParser):
         if tag == "pre":
             self.in_pre += 1
         if tag not in _VOID:
-            self.stack.append(
-                (tag, self._starts_quote(tag, attributes), self._hides(tag, attributes))
-            )
+            self.push(tag, self._starts_quote(tag, attributes), self._hides(tag, attributes))
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _VOID:
@@ -137,10 +153,7 @@ class _TextBuilder(HTMLParser):
             return
         if tag in _BLOCKS:
             self.break_line()
-        while self.stack:
-            open_tag, _, _ = self.stack.pop()
-            if open_tag == tag:
-                break
+        self.pop_to(tag)
         if tag == "pre":
             self.in_pre = max(0, self.in_pre - 1)
 

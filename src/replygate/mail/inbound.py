@@ -21,6 +21,8 @@ from replygate.mail.html_text import html_to_text
 MAX_SIZE = 25 * 1024 * 1024
 MAX_DEPTH = 12
 MAX_PARTS = 200
+# HTML beyond this many characters is not converted: a reply's own text sits far above.
+MAX_HTML_CHARS = 2_000_000
 # Headers of an oversized message are read from its first bytes only.
 _HEADER_WINDOW = 256 * 1024
 _MSG_ID = re.compile(r"<[^<>\s]+>")
@@ -91,7 +93,7 @@ def parse_message(raw: bytes, *, max_size: int = MAX_SIZE) -> InboundMessage:
     _read_headers(parsed, message)
     _Walker(message).walk(parsed, depth=0)
     if message.html is not None:
-        message.html_as_text = html_to_text(message.html)
+        message.html_as_text = html_to_text(message.html[:MAX_HTML_CHARS])
     return message
 
 

@@ -15,6 +15,8 @@ _I = re.IGNORECASE
 # --- reply headers -------------------------------------------------------------------
 
 # "On <date>, <name> wrote:" and its translations; joined over up to three wrapped lines.
+# Attributions are short; longer lines are not tried (and the regex stays linear).
+_MAX_ATTRIBUTION = 400
 _ATTRIBUTION = re.compile(
     r"^(?:on|am|le|el|op|den|il|em|w dniu|dne)\b.*\b(?:wrote|schrieb|a\s+écrit|escribió|"
     r"schreef|skrev|ha\s+scritto|escreveu|napisał|napsal)\b.*:$",
@@ -173,7 +175,7 @@ def _attribution_end(lines: list[str], start: int) -> int | None:
     stripped = lines[start].strip()
     if not stripped:
         return None
-    if _NOTES_ATTRIBUTION.match(stripped):
+    if len(stripped) <= _MAX_ATTRIBUTION and _NOTES_ATTRIBUTION.match(stripped):
         return start
     joined = ""
     for end in range(start, min(start + 3, len(lines))):
@@ -181,7 +183,9 @@ def _attribution_end(lines: list[str], start: int) -> int | None:
         if not part or _is_quoted(lines[end]):
             break
         joined = f"{joined} {part}".strip()
-        if _ATTRIBUTION.match(joined):
+        if len(joined) > _MAX_ATTRIBUTION:
+            break
+        if joined.endswith(":") and _ATTRIBUTION.match(joined):
             return end
     # The general rule: a line ending in ':' directly followed by a '>'-quoted block.
     if stripped.endswith(":") and _quote_follows(lines, start + 1, directly=True):
@@ -190,10 +194,10 @@ def _attribution_end(lines: list[str], start: int) -> int | None:
 
 
 def _quote_follows(lines: list[str], start: int, *, directly: bool = False) -> bool:
-    for line in lines[start:]:
-        if not line.strip() and not directly:
+    for index in range(start, len(lines)):
+        if not lines[index].strip() and not directly:
             continue
-        return _is_quoted(line)
+        return _is_quoted(lines[index])
     return False
 
 

@@ -16,11 +16,14 @@ from replygate.domain.tokens import ReplyToken, find_tokens
 from replygate.mail.automatic import AutomaticVerdict, classify_automatic
 from replygate.mail.bounces import BounceReport, read_bounce
 from replygate.mail.inbound import InboundMessage, parse_message
-from replygate.mail.quotes import DEFAULT_MARKERS, new_text
+from replygate.mail.quotes import DEFAULT_MARKERS, ServiceMarkers, new_text
 
 # The reference block's token line, quoted or not: "> Reference: RG-prod-7KQ2M9XW4D".
-_REFERENCE_LINE = re.compile(r"^[\s>]*reference\s*:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
+_REFERENCE_LINE = re.compile(r"^[ \t>]*reference[ \t]*:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
 _TOKEN_TAG = re.compile(r"\[\s*RG-[^\]]*\]", re.IGNORECASE)
+# The grammar reads at most this much of a part: new text sits at the top, or under a
+# quote of the request; hostile bodies of many megabytes must stay cheap to read.
+MAX_TEXT_CHARS = 300_000
 # A text part that only points at the HTML part.
 _STUB = re.compile(
     r"^\W*(?:this (?:message|email|e-mail) (?:requires|needs|is in|contains) html|"
@@ -119,18 +122,29 @@ def _read_body(message: InboundMessage) -> tuple[ParsedDecision, str, list[str]]
     markers = replace(DEFAULT_MARKERS, title=_title(message.subject))
     text_part = message.text if message.text is not None and not _is_stub(message.text) else None
     html_part = message.html_as_text
+    if any(len(part or "") > MAX_TEXT_CHARS for part in (text_part, html_part)):
+        text_part = text_part[:MAX_TEXT_CHARS] if text_part is not None else None
+        html_part = html_part[:MAX_TEXT_CHARS] if html_part is not None else None
+        parsed, text, reasons = _read_parts(message.subject, text_part, html_part, markers)
+        return parsed, text, ["part:truncated", *reasons]
+    return _read_parts(message.subject, text_part, html_part, markers)
+
+
+def _read_parts(
+    subject: str, text_part: str | None, html_part: str | None, markers: ServiceMarkers
+) -> tuple[ParsedDecision, str, list[str]]:
     if text_part is None and html_part is None:
-        parsed = parse_decision("", message.subject)
+        parsed = parse_decision("", subject)
         return parsed, "", ["part:none"]
     if text_part is None or html_part is None:
         chosen = text_part if text_part is not None else html_part
         name = "part:text" if text_part is not None else "part:html"
         text = new_text(chosen or "", service_markers=markers)
-        return parse_decision(text, message.subject), text, [name]
+        return parse_decision(text, subject), text, [name]
     from_text = new_text(text_part, service_markers=markers)
     from_html = new_text(html_part, service_markers=markers)
-    parsed_text = parse_decision(from_text, message.subject)
-    parsed_html = parse_decision(from_html, message.subject)
+    parsed_text = parse_decision(from_text, subject)
+    parsed_html = parse_decision(from_html, subject)
     if parsed_text.verdict != parsed_html.verdict:
         return ParsedDecision(None, "", "parts_disagree"), from_text, ["part:conflict"]
     return parsed_text, from_text, ["part:text"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -65,3 +66,16 @@ def test_mutated_samples(sample: bytes, edits: list[tuple[int, bytes]], cut: int
         index = position % (len(data) or 1)
         data[index : index + len(replacement)] = replacement
     _check(bytes(data))
+
+
+def test_hostile_large_bodies_are_read_in_bounded_time() -> None:
+    bodies = [
+        b"Content-Type: text/plain\r\n\r\n" + b"a:\r\n\r\n> q\r\nx\r\n" * 200_000,
+        b"Content-Type: text/plain\r\n\r\nOn " + b"wrote " * 200_000 + b"\r\n",
+        b"Content-Type: text/plain\r\n\r\nApproved" + b"\r\n" * 500_000 + b"Reference:",
+        b"Content-Type: text/html\r\n\r\n" + b"<blockquote><div>" * 50_000 + b"Approved",
+    ]
+    for body in bodies:
+        started = time.perf_counter()
+        _check(b"Subject: Re: [RG-prod-7KQ2M9XW4D] x\r\n" + body)
+        assert time.perf_counter() - started < 10
