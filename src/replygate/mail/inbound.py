@@ -16,6 +16,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
+from replygate.mail.flowed import unflow
 from replygate.mail.html_text import html_to_text
 
 MAX_SIZE = 25 * 1024 * 1024
@@ -263,7 +264,7 @@ class _Walker:
         disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         is_body = disposition != "attachment" and part.get_filename() is None
         if is_body and content_type == "text/plain" and self.message.text is None:
-            self.message.text = _payload_text(part)
+            self.message.text = _plain_text(part)
         elif is_body and content_type == "text/html" and self.message.html is None:
             self.message.html = _payload_text(part)
         elif not is_body or not content_type.startswith("text/"):
@@ -273,6 +274,13 @@ class _Walker:
         payload = _payload_bytes(part)
         name = decode_header_value(part.get_filename() or "")
         self.message.attachments.append(Attachment(name, content_type, len(payload)))
+
+
+def _plain_text(part: Message) -> str:
+    text = _payload_text(part)
+    if str(part.get_param("format") or "").lower() != "flowed":
+        return text
+    return unflow(text, delete_space=str(part.get_param("delsp") or "").lower() == "yes")
 
 
 def _fields_text(part: Message) -> str:

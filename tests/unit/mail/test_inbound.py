@@ -136,3 +136,15 @@ def test_report_flags() -> None:
     assert "Final-Recipient: rfc822;a@b.com" in (message.delivery_status or "")
     assert "Message-ID: <o@x>" in (message.returned_headers or "")
     assert (message.text or "").strip() == "failed"
+
+
+def test_format_flowed_is_unflowed_so_a_wrapped_hedge_stays_on_the_first_line() -> None:
+    raw = (
+        b"Content-Type: text/plain; charset=utf-8; format=flowed\r\n\r\n"
+        b"Approve \r\nif the canary holds.\r\n\r\n-- \r\nJana\r\n> quoted \r\n> more\r\n"
+    )
+    assert parse_message(raw).text == "Approve if the canary holds.\n\n-- \nJana\n> quoted more\n"
+    delsp = b"Content-Type: text/plain; format=flowed; delsp=yes\r\n\r\nAppro \r\nved\r\n"
+    assert parse_message(delsp).text == "Approved\n"
+    fixed = b"Content-Type: text/plain\r\n\r\nApprove \r\nif the canary holds.\r\n"
+    assert parse_message(fixed).text == "Approve \r\nif the canary holds.\r\n"
