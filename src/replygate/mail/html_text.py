@@ -69,8 +69,11 @@ _VOID = frozenset(
         "wbr",
     ]
 )
-_OUTLOOK_CUT_IDS = frozenset({"divrplyfwdmsg", "appendonsend"})
-_BORDER_TOP = re.compile(r"border-top\s*:\s*solid", re.IGNORECASE)
+# Ids after which Outlook (desktop, web, Mac) puts the original; "x_" is the prefix OWA
+# adds when it renders a message again.
+_OUTLOOK_CUT_IDS = frozenset({"divrplyfwdmsg", "appendonsend", "olk_src_body_section"})
+_QUOTE_CLASSES = frozenset({"gmail_quote", "yahoo_quoted", "moz-cite-prefix"})
+_BORDER_TOP = re.compile(r"border-top\s*:[^;\"']*solid", re.IGNORECASE)
 _HIDDEN = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t\r\n\f]+")
 QUOTE_PREFIX = "> "
@@ -178,18 +181,22 @@ class _TextBuilder(HTMLParser):
 
     @staticmethod
     def _starts_quote(tag: str, attributes: dict[str, str]) -> bool:
-        classes = attributes.get("class", "").lower().split()
-        return tag == "blockquote" or "gmail_quote" in classes
+        classes = {_unprefixed(name) for name in attributes.get("class", "").lower().split()}
+        return tag == "blockquote" or bool(classes & _QUOTE_CLASSES)
 
     @staticmethod
     def _starts_outlook_quote(tag: str, attributes: dict[str, str]) -> bool:
-        if attributes.get("id", "").lower() in _OUTLOOK_CUT_IDS:
+        if _unprefixed(attributes.get("id", "").lower()) in _OUTLOOK_CUT_IDS:
             return True
         return tag == "div" and bool(_BORDER_TOP.search(attributes.get("style", "")))
 
     @staticmethod
     def _hides(tag: str, attributes: dict[str, str]) -> bool:
         return tag in _SKIPPED or bool(_HIDDEN.search(attributes.get("style", "")))
+
+
+def _unprefixed(name: str) -> str:
+    return name.removeprefix("x_")
 
 
 def html_to_text(html: str) -> str:

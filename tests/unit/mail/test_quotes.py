@@ -231,3 +231,14 @@ def test_html_gmail_quote_and_outlook_separators() -> None:
         "#E1E1E1 1.0pt;padding:3.0pt 0in 0in 0in'><p><b>From:</b> Gate</p></div><p>Old</p>"
     )
     assert new_text(html_to_text(outlook_desktop)) == "Rejected"
+
+
+def test_html_quote_markers_of_other_clients() -> None:
+    mac = "<div>Approved</div><div style='border-top: 1pt solid #B5C4DF'>From: Gate</div><p>x</p>"
+    assert new_text(html_to_text(mac)) == "Approved"
+    rerendered = "<div>Approved</div><div id='x_divRplyFwdMsg'>From: Gate</div><p>old text</p>"
+    assert new_text(html_to_text(rerendered)) == "Approved"
+    mac_section = "<p>Yes</p><div id='OLK_SRC_BODY_SECTION'><p>From: Gate</p></div><p>old</p>"
+    assert new_text(html_to_text(mac_section)) == "Yes"
+    yahoo = "<div>Reject</div><div class='yahoo_quoted'>On Tue, Gate wrote: old</div><div>x</div>"
+    assert new_text(html_to_text(yahoo)) == "Reject\nx"
