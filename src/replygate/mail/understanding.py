@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from replygate.domain.decisions import ParsedDecision, parse_decision, strip_reply_prefixes
 from replygate.domain.model import Verdict
-from replygate.domain.tokens import ReplyToken, find_tokens
+from replygate.domain.tokens import ReplyToken, TokenOwner, find_tokens
 from replygate.mail.automatic import AutomaticVerdict, classify_automatic
 from replygate.mail.bounces import BounceReport, read_bounce
 from replygate.mail.inbound import InboundMessage, parse_message
@@ -57,28 +57,36 @@ def understand(raw: bytes, *, instance: str | None = None) -> Understanding:
     bounce = read_bounce(message) if verdict.kind == "bounce" else None
     token, source = _find_token(message, bounce)
     reasons.append(f"token:{source or 'none'}")
-    if token is not None and instance is not None and token.owner(instance) != "ours":
+    if token is not None and instance is not None and token.owner(instance) is TokenOwner.FOREIGN:
         reasons.append("token:foreign")
+    token_text = None if token is None else str(token)
     if verdict.automatic or message.too_large:
+        # Automatic mail never decides, and an oversized body is not read at all.
         return Understanding(
-            message, None, "", verdict.automatic, _text(token), reasons, "", verdict, bounce, source
+            message=message,
+            decision=None,
+            comment="",
+            automatic=verdict.automatic,
+            token=token_text,
+            reasons=reasons,
+            automatic_detail=verdict,
+            bounce=bounce,
+            token_source=source,
         )
     parsed, text, part_reasons = _read_body(message)
-    reasons += part_reasons
-    reasons.append(f"decision:{parsed.reason}")
+    reasons += [*part_reasons, f"decision:{parsed.reason}"]
     if parsed.from_subject:
         reasons.append("decision:subject")
     return Understanding(
-        message,
-        parsed.verdict,
-        parsed.comment,
-        False,
-        _text(token),
-        reasons,
-        text,
-        verdict,
-        None,
-        source,
+        message=message,
+        decision=parsed.verdict,
+        comment=parsed.comment,
+        automatic=False,
+        token=token_text,
+        reasons=reasons,
+        new_text=text,
+        automatic_detail=verdict,
+        token_source=source,
     )
 
 
@@ -89,10 +97,6 @@ def _size_reasons(message: InboundMessage) -> list[str]:
     if message.truncated:
         reasons.append("message:truncated")
     return reasons
-
-
-def _text(token: ReplyToken | None) -> str | None:
-    return None if token is None else str(token)
 
 
 # --- the token -----------------------------------------------------------------------
