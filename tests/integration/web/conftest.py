@@ -29,7 +29,7 @@ from tests.conftest import FixedClock
 with warnings.catch_warnings():
     # Starlette asks for the httpx2 fork; plain httpx is what this project installs.
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from starlette.testclient import TestClient
+    from starlette.testclient import TestClient as TestClient
 
 PASSWORD = "correct horse battery staple"
 BASE_URL = "https://testserver"
@@ -126,4 +126,5 @@ def sign_in(
 ) -> httpx.Response:
     token = csrf_from(client.get("/login"))
     form = {"username": username, "password": password, "csrf_token": token, "next": next_url}
-    return client.post("/login", data=form, follow_redirects=False)
+    answer: httpx.Response = client.post("/login", data=form, follow_redirects=False)
+    return answer

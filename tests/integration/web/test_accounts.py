@@ -76,7 +76,8 @@ def test_authenticate(container: Container) -> None:
 def test_set_password_and_unknown_user(container: Container) -> None:
     add_user(container, "alice")
     accounts.set_password(container.uow(), username="alice", password="new password!", actor="a")
-    assert accounts.authenticate(container.uow(), username="alice", password="new password!")
+    user = accounts.authenticate(container.uow(), username="alice", password="new password!")
+    assert user.username == "alice"
     with pytest.raises(NotFound, match="no user named 'bob'"):
         accounts.set_password(container.uow(), username="bob", password="new password!", actor="a")
 

@@ -76,5 +76,8 @@ def test_ipv6_proxy() -> None:
 
 
 def test_bad_configuration_is_named() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        pass
+
     with pytest.raises(ConfigurationError, match=r"'proxy\.example' is not an IP address"):
-        TrustedProxyMiddleware(lambda *_: None, ["proxy.example"])  # type: ignore[arg-type,return-value]
+        TrustedProxyMiddleware(app, ["proxy.example"])
