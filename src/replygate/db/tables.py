@@ -260,6 +260,62 @@ class OAuthFlowRow(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class WebhookSubscriptionRow(Base):
+    """A global webhook an admin subscribed: its URL, the events it wants, its signing secret."""
+
+    __tablename__ = "webhook_subscriptions"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class WebhookDeliveryRow(Base):
+    """One event to POST to one URL: queued in the transaction of the change, then claimed
+    and retried with backoff like the outbox (kept apart so the mail sender never sees it)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    request_id: Mapped[str | None] = mapped_column(
+        ForeignKey("approval_requests.id", ondelete="SET NULL"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2000))
+    event: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class WebhookAttemptRow(Base):
+    """The delivery log: one row per POST tried."""
+
+    __tablename__ = "webhook_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
 # (table model, column attribute, purpose used as associated data)
 ENCRYPTED_COLUMNS: tuple[tuple[type[Base], str, str], ...] = (
     (OAuthApplicationRow, "secret_encrypted", "client secret"),
@@ -267,4 +323,5 @@ ENCRYPTED_COLUMNS: tuple[tuple[type[Base], str, str], ...] = (
     (TokenCacheRow, "cache_encrypted", "token cache"),
     (EmailSettingsRow, "password_encrypted", "mail password"),
     (OAuthFlowRow, "flow_encrypted", "authorization flow"),
+    (WebhookSubscriptionRow, "secret_encrypted", "webhook secret"),
 )
