@@ -70,8 +70,9 @@ _CONDITIONS = re.compile(
     r"misschien|alleen|mits|tenzij|wanneer)\b",
     re.IGNORECASE,
 )
-# A sentence ends at . ! or ; followed by a space or the end ("2.3.1" does not end one).
-_SENTENCE_END = re.compile(r"[.!;](?=\s|$)")
+# A sentence ends at . or ! followed by a space or the end ("2.3.1" does not end one); a
+# semicolon does not end the decision's clause ("Approved; after the freeze" hedges).
+_SENTENCE_END = re.compile(r"[.!](?=\s|$)")
 # Separators that introduce the comment: "Approved – text", "Rejected: text".
 _SEPARATOR = re.compile(r"\s[-–—]\s|:|\s[-–—]$")
 _COMMENT_SEPARATORS = ":-–—,.;!"
@@ -82,6 +83,8 @@ _REPLY_PREFIX = re.compile(
     re.IGNORECASE,
 )
 _BRACKET_TAG = re.compile(r"^\s*\[[^\]]*\]\s*")
+# Explicit negations; "no" negates only an approve word ("no aprobado"), never "no".
+_NEGATORS = frozenset({"not", "don't", "don’t", "dont", "nicht", "pas", "niet"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,12 +148,14 @@ def _parse_subject(subject: str) -> ParsedDecision:
 
 def _parse_line(line: str) -> tuple[Verdict | None, str, str]:
     """(verdict, reason, comment part of the line) for one first line."""
+    # Invisible format characters (zero-width spaces, marks) are no part of any word.
+    line = "".join(char for char in line if unicodedata.category(char) != "Cf")
     opening, body = _split_opening(line)
     word = _decision_word(body)
     if word.verdict is None:
         return None, word.reason, ""
     rest = body[word.end :]
-    if _is_question(rest, opening):
+    if _is_question(rest):
         return None, "question", ""
     if _is_conditional(rest):
         return None, "condition", ""
@@ -207,7 +212,7 @@ def _is_whole(text: str, end: int) -> bool:
     return _is_punctuation_or_space(following)
 
 
-def _is_question(rest: str, opening: str) -> bool:
+def _is_question(rest: str) -> bool:
     clause = _SENTENCE_END.split(rest, maxsplit=1)[0]
     return "?" in clause
 
@@ -227,28 +232,26 @@ def _is_conditional(rest: str) -> bool:
 
 def _conflicts(rest: str, verdict: Verdict) -> bool:
     """Any word of the other kind in the rest of the line, negations taken into account."""
-    tokens = re.findall(r"\w+(?:['’]t)?", rest.casefold())
-    for index, token in enumerate(tokens):
-        following = tokens[index + 1] if index + 1 < len(tokens) else ""
-        negation = token in ("not", "don't", "don’t", "dont", "nicht", "pas", "niet", "no")
-        if negation and following in APPROVE_WORDS:
-            sense: Verdict | None = Verdict.REJECT
-        elif (negation and following in REJECT_WORDS) or (
-            token in APPROVE_WORDS and not _negated(tokens, index)
-        ):
-            sense = Verdict.APPROVE
-        elif token in REJECT_WORDS and not _negated(tokens, index):
-            sense = Verdict.REJECT
-        else:
-            sense = None
-        if sense is not None and sense is not verdict:
-            return True
-    return False
+    words = re.findall(r"\w+(?:['’]t)?", rest.casefold())
+    senses = (_sense(words, index) for index in range(len(words)))
+    return any(sense is not None and sense is not verdict for sense in senses)
 
 
-def _negated(tokens: list[str], index: int) -> bool:
-    previous = tokens[index - 1] if index else ""
-    return previous in ("not", "don't", "don’t", "dont", "nicht", "pas", "niet", "no")
+def _sense(words: list[str], index: int) -> Verdict | None:
+    """What the word at ``index`` says: "not approved" rejects, "not rejected" approves."""
+    word = words[index]
+    previous = words[index - 1] if index else ""
+    if word in APPROVE_WORDS:
+        negated = previous in _NEGATORS or previous == "no"
+        return Verdict.REJECT if negated else Verdict.APPROVE
+    if word in REJECT_WORDS:
+        if previous in _NEGATORS:
+            return Verdict.APPROVE
+        following = words[index + 1] if index + 1 < len(words) else ""
+        if word == "no" and following in APPROVE_WORDS:
+            return None  # "no aprobado": counted with the word it negates
+        return Verdict.REJECT
+    return None
 
 
 def _comment_start(rest: str, opening: str) -> str:

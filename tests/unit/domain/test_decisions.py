@@ -115,7 +115,8 @@ def test_question_means_no_decision(text: str) -> None:
      "Approve – if the tests pass", "Approved: once the freeze ends", "Approved only for eu-west",
      "Genehmigt, wenn die Tests grün sind", "Approuvé si le client valide",
      "Aprobado cuando termine la migración", "Goedgekeurd zodra de tests slagen",
-     "Reject unless the rollback plan is attached", "Yes, provided the DBA is on call"],
+     "Reject unless the rollback plan is attached", "Yes, provided the DBA is on call",
+     "Approved; after review of the logs", "No, wait until Monday"],
 )  # fmt: skip
 def test_condition_means_no_decision(text: str) -> None:
     result = parse_decision(text, SUBJECT)
@@ -153,6 +154,8 @@ def test_conflict_means_no_decision(text: str) -> None:
         ("No, not approved", REJECT),
         ("Rejected, do not approve this one", REJECT),
         ("Approved, not rejected", APPROVE),
+        ("No, no, no", REJECT),
+        ("Yes, yes", APPROVE),
     ],
 )
 def test_words_of_the_same_sense_do_not_conflict(text: str, verdict: Verdict) -> None:
@@ -170,6 +173,7 @@ def test_words_of_the_same_sense_do_not_conflict(text: str, verdict: Verdict) ->
         ("Approved, thanks", "thanks"),
         ("Approved. Thanks", "Thanks"),
         ("Approved; thanks", "thanks"),
+        ("Approved\u200b", ""),
         ("Approved! thanks", "thanks"),
         ("*Approve* looks fine", "looks fine"),
         ('"Approved" by me', "by me"),
@@ -221,3 +225,8 @@ def test_subject_is_ignored_when_the_body_has_text() -> None:
 def test_strip_reply_prefixes() -> None:
     assert strip_reply_prefixes("RE: AW: Re[3]: Antw:  SV:x") == "x"
     assert strip_reply_prefixes("Reply needed") == "Reply needed"
+
+
+def test_invisible_format_characters_are_ignored() -> None:
+    assert verdict_of("\u200bApproved\u200b") is APPROVE
+    assert verdict_of("\ufeffReject") is REJECT
