@@ -100,3 +100,13 @@ def test_instance_flags_a_foreign_token() -> None:
         app, ["reply", "explain", str(path), "--json", "--instance", "prod"]
     )
     assert "token:foreign" in json.loads(result.stdout)["reasons"]
+
+
+def test_summary_prints_mail_text_literally(tmp_path: Path) -> None:
+    path = tmp_path / "markup.eml"
+    path.write_bytes(
+        b"Subject: Re: [/bold] [RG-prod-7KQ2M9XW4D]\r\n\r\n[Reject] [red]too early[/]\r\n"
+    )
+    result = CliRunner().invoke(app, ["reply", "explain", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "[red]too early[/]" in result.stdout

@@ -43,7 +43,7 @@ def explain(
 
     result = understand(raw, instance=instance)
     if as_json:
-        typer.echo(json.dumps(_as_json(result), ensure_ascii=False))
+        typer.echo(json.dumps(_as_json(result)))
     else:
         _print_summary(file, result)
 
@@ -61,21 +61,26 @@ def _as_json(result: Understanding) -> dict[str, Any]:
 def _print_summary(file: Path, result: Understanding) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     message = result.message
-    table = Table(title=str(file), show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    sender = ", ".join(box.address for box in message.from_) or "(none)"
-    table.add_row("From", sender)
-    table.add_row("Subject", message.subject or "(none)")
-    table.add_row("Token", result.token or "(none)")
     kind = result.automatic_detail.kind if result.automatic_detail else None
-    table.add_row("Automatic", f"yes ({kind})" if result.automatic else "no")
-    table.add_row("Decision", result.decision.value if result.decision else "none")
-    table.add_row("Comment", result.comment or "(empty)")
+    rows = [
+        ("From", ", ".join(box.address for box in message.from_) or "(none)"),
+        ("Subject", message.subject or "(none)"),
+        ("Token", result.token or "(none)"),
+        ("Automatic", f"yes ({kind})" if result.automatic else "no"),
+        ("Decision", result.decision.value if result.decision else "none"),
+        ("Comment", result.comment or "(empty)"),
+    ]
     if result.bounce is not None:
         failed = ", ".join(f"{r.address} ({r.status or '?'})" for r in result.bounce.recipients)
-        table.add_row("Delivery failed", failed or "(unknown)")
-    table.add_row("Reasons", "\n".join(result.reasons))
+        rows.append(("Delivery failed", failed or "(unknown)"))
+    rows.append(("Reasons", "\n".join(result.reasons)))
+    table = Table(title=Text(str(file)), show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for label, value in rows:
+        # Text, not markup: mail content like "[Reject]" must print as it is.
+        table.add_row(label, Text(value))
     Console(highlight=False).print(table)
