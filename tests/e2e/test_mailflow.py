@@ -8,79 +8,22 @@ that is not ours stays where it is.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, make_msgid
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from m365emu.testing import RunningEmulator, run_msal_browser_login, start_emulator
+from m365emu.testing import RunningEmulator, run_msal_browser_login
 from replygate import authorising
-from replygate.bootstrap import Container, build
-from replygate.config import load_settings
-from replygate.db import migrate
+from replygate.bootstrap import Container
 from replygate.domain.model import RequestState
 from replygate.errors import AuthorizationNeeded, InvalidInput
 from replygate.mailflow import open_mailflow
-from replygate.services.applications import ApplicationInput, register_application
-from replygate.services.configuring import parse_settings, save_settings
 from replygate.services.requesting import RequestDraft, create_request
 from replygate.worker.loops import Worker
-
-SHARED = "approvals@contoso.test"
-
-
-@pytest.fixture
-def emu(tmp_path: Path) -> Iterator[RunningEmulator]:
-    with start_emulator(workdir=tmp_path / "emu") as running:
-        yield running
-
-
-@pytest.fixture
-def control(emu: RunningEmulator) -> Iterator[httpx.Client]:
-    with emu.httpx_client(base_url=emu.base_url) as client:
-        yield client
-
-
-@pytest.fixture
-def container(emu: RunningEmulator, tmp_path: Path) -> Iterator[Container]:
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        instance="e2e",
-        ca_bundle=emu.ca_file,
-        public_url="https://127.0.0.1:8443",
-    )
-    made = build(settings)
-    migrate.upgrade(made.engine)
-    yield made
-    made.engine.dispose()
-
-
-def configure(container: Container, emu: RunningEmulator, *, mode: str, folder: str) -> None:
-    app = ApplicationInput(
-        name="emulator",
-        tenant=emu.tenant_id,
-        client_id=emu.client_id,
-        mode=mode,  # type: ignore[arg-type]
-        cloud="custom",
-        authority_host=emu.base_url,
-        graph_url=emu.base_url,
-        client_secret=emu.client_secret,
-        secret_expires_at=datetime(2099, 1, 1, tzinfo=UTC),
-    )
-    register_application(container.uow(), container.clock, container.secrets, app, by="test")
-    settings = parse_settings(
-        {
-            "smtp_user": "svc-replygate@contoso.test",
-            "smtp_oauth_application": "emulator",
-            "smtp_from_address": SHARED,
-            "email_reply_folder": folder,
-        }
-    )
-    save_settings(container.uow(), container.clock, container.secrets, settings, by="test")
+from tests.e2e.conftest import SHARED, configure
 
 
 def messages(control: httpx.Client, mailbox: str, folder: str) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from replygate import __version__
-from replygate.cli import db, demo, reply, secrets, serve, users
+from replygate.cli import config, db, demo, reply, secrets, serve, users
 
 app = typer.Typer(
     name="replygate",
@@ -17,6 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(config.app, name="config")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(reply.app, name="reply")
 app.command("demo")(demo.demo)

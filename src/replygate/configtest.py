@@ -1,0 +1,263 @@
+"""Test Email Configuration: each step passed, failed or skipped, with what to do about it.
+
+1. a token for the SMTP User (or the app) can be obtained, for the right account;
+2. a test mail goes from the From Address to the given address;
+3. the Email Reply Folder of the Approval Reply Address can be read and written;
+4. loop-back: an approval-format mail sent to the reply address arrives in the reply
+   folder (or we say where it landed instead), is understood as a dry run, and removed.
+
+Errors carry the plain fix the Graph adapter attached (Send As missing, Full Access
+missing, consent missing, folder not found with the folders that exist, expired secret).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from replygate.bootstrap import Container
+from replygate.errors import ConfigurationError, ReplygateError
+from replygate.graph.client import segment
+from replygate.mail.understanding import understand
+from replygate.mailflow import Mailflow, open_mailflow
+from replygate.services.mail_ports import Disposal, DisposalKind, OutboundMail, ReplyMailbox
+
+LOOPBACK_WAIT_SECONDS = 60.0
+
+
+class StepStatus(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: StepStatus
+    detail: str = ""
+    fix: str = ""
+
+
+@dataclass
+class ConfigReport:
+    steps: list[StepResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(step.status is StepStatus.PASSED for step in self.steps)
+
+
+def run_config_test(
+    container: Container,
+    *,
+    send_to: str | None,
+    loopback: bool = True,
+    wait_seconds: float = LOOPBACK_WAIT_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ConfigReport:
+    report = ConfigReport()
+    names = ["token", "test mail", "reply folder", "loop-back"]
+    try:
+        flow = open_mailflow(container)
+    except ReplygateError as error:
+        report.steps.append(StepResult(names[0], StepStatus.FAILED, error.message, error.fix))
+        _skip(report, names[1:], "needs a token")
+        return report
+    try:
+        token_ok = _step(report, names[0], lambda: _token(flow))
+        if not token_ok:
+            _skip(report, names[1:], "needs a token")
+            return report
+        if send_to:
+            _step(report, names[1], lambda: _test_mail(flow, send_to))
+        else:
+            _skip(report, names[1:2], "no address given (--to)")
+        if not _step(report, names[2], lambda: _folder(flow)):
+            _skip(report, names[3:], "the reply folder cannot be used")
+        elif loopback:
+            _step(report, names[3], lambda: _loopback(flow, wait_seconds, sleep))
+        else:
+            _skip(report, names[3:], "not asked for")
+    finally:
+        flow.save_tokens()
+        flow.close()
+    return report
+
+
+def _skip(report: ConfigReport, names: list[str], why: str) -> None:
+    report.steps += [StepResult(name, StepStatus.SKIPPED, why) for name in names]
+
+
+def _step(report: ConfigReport, name: str, action: Callable[[], str]) -> bool:
+    try:
+        detail = action()
+    except ReplygateError as error:
+        report.steps.append(StepResult(name, StepStatus.FAILED, error.message, error.fix))
+        return False
+    report.steps.append(StepResult(name, StepStatus.PASSED, detail))
+    return True
+
+
+def _token(flow: Mailflow) -> str:
+    # Refresh for real: a cached access token would hide a revoked grant or expired secret.
+    flow.connection.tokens.access_token(force_refresh=True)
+    if flow.application.mode == "delegated":
+        return f"a token for {flow.settings.smtp_user} was obtained (delegated)"
+    return f"an app-only token for {flow.application.name} was obtained"
+
+
+def _test_mail(flow: Mailflow, to: str | None) -> str:
+    assert to is not None
+    assert flow.settings.smtp_from_address is not None
+    mail = OutboundMail(
+        from_address=flow.settings.smtp_from_address,
+        to=(to,),
+        subject="replygate: test email",
+        text="This is a test email from replygate's Test Email Configuration. Nothing to do.",
+        headers=(("X-Auto-Response-Suppress", "All"),),
+    )
+    flow.sender.send(mail)
+    return f"sent from {flow.settings.smtp_from_address} to {to}"
+
+
+def _folder(flow: Mailflow) -> str:
+    mailbox = flow.reply_mailbox()
+    folder_id = mailbox.resolve_folder(flow.settings.email_reply_folder)
+    client = flow.connection.client
+    address = flow.settings.reply_address or ""
+    listing = client.get_json(
+        f"users/{segment(address)}/mailFolders/{segment(folder_id)}",
+        mailbox=address,
+        params={"$select": "displayName,totalItemCount"},
+    )
+    newest = client.get_json(
+        f"users/{segment(address)}/mailFolders/{segment(folder_id)}/messages",
+        mailbox=address,
+        params={"$select": "subject", "$top": "3", "$orderby": "receivedDateTime desc"},
+    )
+    subjects = [str(m.get("subject") or "(no subject)") for m in newest.get("value", [])]
+    # Writing (what disposal needs): create a draft in the folder, then remove it.
+    probe = client.post_json(
+        f"users/{segment(address)}/mailFolders/{segment(folder_id)}/messages",
+        mailbox=address,
+        json={"subject": "replygate write check", "body": {"contentType": "text", "content": "-"}},
+    )
+    mailbox.dispose([Disposal(str(probe["id"]), DisposalKind.PURGE)])
+    count = listing.get("totalItemCount", "?")
+    shown = "; ".join(subjects) if subjects else "none"
+    folder = flow.settings.email_reply_folder
+    return f"{address} {folder}: {count} message(s), newest: {shown}; writable"
+
+
+def _loopback(flow: Mailflow, wait_seconds: float, sleep: Callable[[float], None]) -> str:
+    assert flow.settings.smtp_from_address is not None
+    address = flow.settings.reply_address or flow.settings.smtp_from_address
+    # The tag looks like our tokens (so an inbox rule for "[RG-<instance>-" moves it too)
+    # but holds O and L, which no real token can: it never matches a request.
+    marker = f"[{rule_prefix(flow)}LOOPBACK0] replygate loop-back {secrets.token_hex(4)}"
+    mail = OutboundMail(
+        from_address=flow.settings.smtp_from_address,
+        to=(address,),
+        subject=f"RE: {marker}",
+        text="Approved\n\nThis is replygate's loop-back test; it is removed automatically.",
+    )
+    flow.sender.send(mail)
+    client = flow.connection.client
+    mailbox = flow.reply_mailbox()
+    target = mailbox.resolve_folder(flow.settings.email_reply_folder)
+    # When From and reply address are one mailbox, the sent copy has the same subject.
+    sent_items = mailbox.resolve_folder("sentitems")
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        copies = client.get_json(
+            f"users/{segment(address)}/messages",
+            mailbox=address,
+            params={"$filter": f"subject eq 'RE: {marker}'", "$select": "id,parentFolderId"},
+        ).get("value", [])
+        received = [m for m in copies if m.get("parentFolderId") != sent_items]
+        if received or time.monotonic() >= deadline:
+            break
+        sleep(2.0)
+    if not received:
+        _remove(mailbox, copies)
+        raise LoopbackFailed(
+            f"the loop-back mail to {address} did not arrive within {wait_seconds:.0f} s",
+            fix="check that the reply address receives mail and is not blocked by a transport rule",
+        )
+    message = received[0]
+    understood = understand(mailbox.fetch_mime(str(message["id"])))
+    _remove(mailbox, copies)
+    if message.get("parentFolderId") != target:
+        raise LoopbackFailed(
+            f"the loop-back mail arrived, but not in {flow.settings.email_reply_folder}",
+            fix=f"add an inbox rule in {address} that moves mail whose subject contains "
+            f"'[{rule_prefix(flow)}' to {flow.settings.email_reply_folder}: in Outlook (Settings "
+            f"> Mail > Rules), with `replygate config create-rule`, or in PowerShell: "
+            f"{rule_command(flow)}",
+        )
+    verdict = understood.decision.value if understood.decision else "no decision"
+    return f"arrived in {flow.settings.email_reply_folder}; understood as {verdict}; removed"
+
+
+def _remove(mailbox: ReplyMailbox, copies: list[dict[str, object]]) -> None:
+    """Purge every copy of the loop-back mail (received and sent) so nothing is left behind."""
+    if copies:
+        mailbox.dispose([Disposal(str(m["id"]), DisposalKind.PURGE) for m in copies])
+
+
+class LoopbackFailed(ReplygateError):
+    """The loop-back mail did not arrive where replygate reads."""
+
+
+def rule_prefix(flow: Mailflow) -> str:
+    return f"RG-{flow.container.settings.instance}-"
+
+
+def rule_command(flow: Mailflow) -> str:
+    """The Exchange Online PowerShell that makes the inbox rule (for shared mailboxes)."""
+    address = flow.settings.reply_address or ""
+    folder = flow.settings.email_reply_folder.replace("/", "\\")
+    return (
+        f'New-InboxRule -Mailbox {address} -Name "replygate approval replies" '
+        f'-SubjectContainsWords "[{rule_prefix(flow)}" -MoveToFolder "{address}:\\{folder}" '
+        "-StopProcessingRules $true"
+    )
+
+
+def create_reply_rule(container: Container) -> str:
+    """An inbox rule in the reply mailbox moving our replies to the Email Reply Folder.
+
+    Graph lets a delegated token change rules only in the signed-in user's own mailbox
+    (and an app-only token with MailboxSettings.ReadWrite in any): for a shared mailbox in
+    delegated mode the answer is the PowerShell command an Exchange admin runs.
+    """
+    flow = open_mailflow(container)
+    try:
+        address = flow.settings.reply_address or ""
+        folder_id = flow.reply_mailbox().resolve_folder(flow.settings.email_reply_folder)
+        rule = {
+            "displayName": f"replygate ({container.settings.instance}): approval replies",
+            "sequence": 1,
+            "isEnabled": True,
+            "conditions": {"subjectContains": [f"[{rule_prefix(flow)}"]},
+            "actions": {"moveToFolder": folder_id, "stopProcessingRules": True},
+        }
+        try:
+            flow.connection.client.post_json(
+                f"users/{segment(address)}/mailFolders/inbox/messageRules",
+                mailbox=address,
+                json=rule,
+            )
+        except ReplygateError as error:
+            raise ConfigurationError(
+                f"replygate may not create inbox rules in {address}: {error.message}",
+                fix=f"an Exchange admin can run: {rule_command(flow)}",
+            ) from None
+        folder = flow.settings.email_reply_folder
+        return f"rule created in {address}: subjects with [{rule_prefix(flow)} go to {folder}"
+    finally:
+        flow.close()
