@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     raw_retention_days: int = Field(
         default=90, ge=0, description="Days to keep the raw MIME of processed replies."
     )
+    webhook_allow_networks: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR) webhooks may reach although they are loopback, link-local "
+        'or private, e.g. ["10.20.0.0/16"]. Empty: only public addresses.',
+    )
 
     @field_validator("instance")
     @classmethod

@@ -30,6 +30,12 @@ from replygate.domain.model import (
 )
 from replygate.errors import Conflict
 from replygate.services.ports import Clock, LedgerEntry, OutboxItem
+from replygate.services.query_ports import (
+    ApproverDelivery,
+    RequestFacts,
+    RequestFilter,
+    TimelineEntry,
+)
 
 
 class ConcurrentChange(Conflict):
@@ -434,3 +440,79 @@ class SqlInstanceMeta:
 
     def put(self, key: str, value: str) -> None:
         self._session.merge(InstanceMeta(key=key, value=value))
+
+
+class SqlRequestQueries:
+    """Read-only queries for the API, CLI and console (``services.querying``)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._requests = SqlRequestRepository(session)
+
+    def _where(self, query: Any, where: RequestFilter) -> Any:
+        if where.state is not None:
+            query = query.where(ApprovalRequestRow.state == where.state)
+        if where.requester is not None:
+            query = query.where(ApprovalRequestRow.requester == where.requester.strip().lower())
+        for key, value in where.metadata.items():
+            query = query.where(ApprovalRequestRow.metadata_json[key].as_string() == value)
+        return query
+
+    def search(self, where: RequestFilter, *, limit: int, offset: int) -> Sequence[ApprovalRequest]:
+        query = self._where(select(ApprovalRequestRow), where).order_by(
+            ApprovalRequestRow.created_at.desc(), ApprovalRequestRow.id
+        )
+        rows = self._session.scalars(query.limit(limit).offset(offset)).all()
+        return [self._requests._to_domain(row) for row in rows]
+
+    def count(self, where: RequestFilter) -> int:
+        query = self._where(select(func.count()).select_from(ApprovalRequestRow), where)
+        return int(self._session.scalar(query) or 0)
+
+    def states(self, request_ids: Sequence[str]) -> dict[str, str]:
+        query = select(ApprovalRequestRow.id, ApprovalRequestRow.state).where(
+            ApprovalRequestRow.id.in_([i.upper() for i in request_ids])
+        )
+        return {row_id: state for row_id, state in self._session.execute(query)}
+
+    def facts(self, request_id: str) -> RequestFacts | None:
+        row = self._session.get(ApprovalRequestRow, request_id.upper())
+        if row is None:
+            return None
+        return RequestFacts(row.instance, row.created_by, row.callback_url, row.message_id)
+
+    def approver_deliveries(self, request_id: str) -> Sequence[ApproverDelivery]:
+        rows = self._session.scalars(
+            select(ApproverRow)
+            .where(ApproverRow.request_id == request_id.upper())
+            .order_by(ApproverRow.position)
+        )
+        return [ApproverDelivery(r.address, r.delivery_state, r.delivery_error) for r in rows]
+
+    def timeline(self, request_id: str) -> Sequence[TimelineEntry]:
+        """Audit events, mail sent or failing, and replies read, in time order."""
+        rid = request_id.upper()
+        entries: list[TimelineEntry] = []
+        audits = select(AuditEventRow).where(AuditEventRow.target == rid)
+        for a in self._session.scalars(audits.order_by(AuditEventRow.id)):
+            entries.append(TimelineEntry(a.at, a.action, f"{a.action} by {a.actor}", a.details))
+        mails = select(OutboxRow).where(OutboxRow.request_id == rid).order_by(OutboxRow.id)
+        for m in self._session.scalars(mails):
+            if m.state == "sent":
+                entries.append(TimelineEntry(m.sent_at or m.created_at, "mail_sent", m.kind))
+            elif m.state == "failed":
+                entries.append(
+                    TimelineEntry(m.created_at, "mail_failed", m.kind, {"error": m.last_error})
+                )
+            elif m.state in ("pending", "claimed"):
+                entries.append(
+                    TimelineEntry(m.created_at, "mail_queued", m.kind, {"attempts": m.attempts})
+                )
+        replies = select(InboundLedgerRow).where(InboundLedgerRow.request_id == rid)
+        for r in self._session.scalars(replies.order_by(InboundLedgerRow.id)):
+            details = {"sender": r.sender, "outcome": r.outcome, "rules": list(r.rules)}
+            if r.verdict:
+                details["verdict"] = r.verdict
+            entries.append(TimelineEntry(r.read_at, "reply", f"reply from {r.sender}", details))
+        entries.sort(key=lambda e: e.at)
+        return entries

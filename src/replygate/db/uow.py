@@ -22,8 +22,10 @@ from replygate.db.repositories import (
     SqlInboundLedger,
     SqlInstanceMeta,
     SqlOutboxRepository,
+    SqlRequestQueries,
     SqlRequestRepository,
 )
+from replygate.db.webhooks import SqlWebhookRepository
 from replygate.errors import StorageFailure
 from replygate.services.ports import Clock
 
@@ -43,6 +45,8 @@ class SqlAlchemyUnitOfWork:
     folders: SqlMailFolders
     users: SqlUserRepository
     api_tokens: SqlApiTokenRepository
+    queries: SqlRequestQueries
+    webhooks: SqlWebhookRepository
 
     def __init__(self, session_factory: Callable[[], Session], clock: Clock) -> None:
         self._session_factory = session_factory
@@ -61,6 +65,8 @@ class SqlAlchemyUnitOfWork:
         self.token_caches = SqlTokenCaches(self.session)
         self.email_settings = SqlEmailSettings(self.session)
         self.folders = SqlMailFolders(self.session)
+        self.queries = SqlRequestQueries(self.session)
+        self.webhooks = SqlWebhookRepository(self.session, self._clock)
         return self
 
     def __exit__(

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from replygate.domain.model import ApprovalRequest
+from replygate.services.webhook_ports import WebhookRepository
 
 
 class Clock(Protocol):
@@ -237,6 +238,9 @@ class UnitOfWork(Protocol):
 
     @property
     def email_settings(self) -> EmailSettingsRepository: ...
+
+    @property
+    def webhooks(self) -> WebhookRepository: ...
 
     def __enter__(self) -> Self: ...
 
