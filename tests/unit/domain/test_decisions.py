@@ -230,3 +230,24 @@ def test_strip_reply_prefixes() -> None:
 def test_invisible_format_characters_are_ignored() -> None:
     assert verdict_of("\u200bApproved\u200b") is APPROVE
     assert verdict_of("\ufeffReject") is REJECT
+
+
+def test_decisions_import_only_the_standard_library_and_the_domain() -> None:
+    import ast
+    import sys
+    from pathlib import Path
+
+    import replygate.domain.decisions as module
+
+    tree = ast.parse(Path(module.__file__ or "").read_text("utf-8"))
+    imported = {
+        name
+        for node in ast.walk(tree)
+        for name in (
+            [alias.name for alias in node.names] if isinstance(node, ast.Import) else
+            [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+        )
+    }  # fmt: skip
+    for name in imported:
+        top = name.split(".")[0]
+        assert top in sys.stdlib_module_names or name.startswith("replygate.domain"), name
