@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from replygate import __version__
-from replygate.cli import config, db, demo, reply, secrets, serve, users
+from replygate.cli import config, db, demo, reply, secrets, serve, users, worker
 
 app = typer.Typer(
     name="replygate",
@@ -23,6 +23,7 @@ app.add_typer(reply.app, name="reply")
 app.command("demo")(demo.demo)
 app.add_typer(users.app, name="users")
 app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 
 
 def _show_version(value: bool) -> None:

@@ -17,7 +17,7 @@ def serve(
         typer.Option(
             "--no-workers",
             help="Serve the web app only, without the background loops (sending, reading, "
-            "expiring). The loops land with the worker issue; the flag is accepted now.",
+            "expiring); run them elsewhere with `replygate worker`.",
         ),
     ] = False,
     no_migrate: Annotated[

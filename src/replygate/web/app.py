@@ -37,6 +37,7 @@ from replygate.web.health import HealthRegistry, database_check
 from replygate.web.proxy import TrustedProxyMiddleware
 from replygate.web.ratelimit import LoginThrottle
 from replygate.web.templating import STATIC, make_templates
+from replygate.worker.runner import start_in_background
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,12 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         log.info("replygate %s web app started (workers: %s)", __version__, workers)
+        loops = start_in_background(container) if workers else None
         try:
             yield state
         finally:
+            if loops is not None:
+                loops.stop()
             container.engine.dispose()
 
     app = FastAPI(

@@ -74,7 +74,8 @@ class Worker:
             return action()
         except ReplygateError as error:
             report.errors[name] = str(error)
-            log.warning("%s: %s", name, error)
+            if self.last_errors.get(name) != str(error):  # say it once, not every round
+                log.warning("%s: %s", name, error)
         except Exception as error:  # one bad round must not stop the loops
             report.errors[name] = f"unexpected: {error!r}"
             log.exception("%s failed unexpectedly", name)
