@@ -32,6 +32,8 @@ from replygate.mail.screening import (
 from replygate.mail.understanding import Understanding, understand
 from replygate.services.ports import Clock, LedgerEntry, UnitOfWork
 from replygate.services.requesting import OutboxKind
+from replygate.services.webhook_ports import Event
+from replygate.services.webhooks import record_decision, record_event
 
 MAX_COMMENT = 10_000
 
@@ -107,6 +109,7 @@ def ingest_message(
             for failed in understood.bounce.recipients:
                 why = failed.diagnostic or failed.status or "bounced"
                 uow.requests.mark_delivery_failed(request.id, failed.address, why)
+                record_event(uow, Event.DELIVERY_FAILED, request, address=failed.address, error=why)
         if result.answer is not None and request is not None and sender is not None:
             uow.outbox.add(
                 OutboxKind.ANSWER,
@@ -213,6 +216,7 @@ def _apply(
     except DecisionRefused:
         return None  # screening saw the same state; refused only in a race, and then safely
     uow.requests.save(request)
+    record_decision(uow, request, decision)
     return decision
 
 

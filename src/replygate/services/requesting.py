@@ -17,6 +17,8 @@ from replygate.domain.model import ApprovalRequest, DecisionRefused, InvalidRequ
 from replygate.domain.tokens import ReplyToken, new_request_id
 from replygate.errors import Conflict, InvalidInput, NotFound
 from replygate.services.ports import Clock, UnitOfWork
+from replygate.services.webhook_ports import Event
+from replygate.services.webhooks import record_event
 
 MAX_TITLE = 300
 MAX_DETAILS = 20_000
@@ -141,6 +143,7 @@ def create_request(
                 OutboxKind.REMINDER, {}, request_id=request.id, due=now + draft.remind_after
             )
         uow.audit.record(created_by, "request.create", request.id, {"title": request.title})
+        record_event(uow, Event.CREATED, request)
         uow.commit()
     return Created(request, ReplyToken(instance, request.id), replayed=False)
 
@@ -165,6 +168,7 @@ def cancel_request(
         uow.requests.save(request)
         uow.outbox.add(OutboxKind.CANCELLED, {"by": by}, request_id=request.id)
         uow.audit.record(by, "request.cancel", request.id, {"reason": reason})
+        record_event(uow, Event.CLOSED, request)
         uow.commit()
     return request
 
@@ -180,6 +184,7 @@ def expire_due_requests(uow: UnitOfWork, clock: Clock, limit: int = 100) -> list
                 uow.requests.save(request)
                 uow.outbox.add(OutboxKind.OUTCOME, {}, request_id=request.id)
                 uow.audit.record("system", "request.expire", request.id)
+                record_event(uow, Event.CLOSED, request)
                 expired.append(request.id)
         uow.commit()
     return expired

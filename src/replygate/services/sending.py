@@ -42,6 +42,7 @@ from replygate.services.mail_ports import (
 )
 from replygate.services.ports import Clock, OutboxItem, UnitOfWork
 from replygate.services.requesting import OutboxKind
+from replygate.services.webhooks import record_mail_failed, record_mail_sent
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,7 @@ def _send_one(
         uow.outbox.mark_sent(item.id, result.internet_message_id, ctx.clock.now())
         if item.kind == OutboxKind.REQUEST and item.request_id and result.internet_message_id:
             uow.requests.set_message_id(item.request_id, result.internet_message_id)
+        record_mail_sent(uow, item.kind, item.request_id)
         uow.commit()
     report.sent.append(item.id)
 
@@ -259,6 +261,7 @@ def _fail(
 ) -> None:
     with uow_factory() as uow:
         uow.outbox.mark_failed(item.id, error)
+        record_mail_failed(uow, item.kind, item.request_id, error)
         uow.audit.record(
             "system", "outbox.failed", str(item.id), {"error": error, "request": item.request_id}
         )

@@ -55,7 +55,7 @@ from replygate.services.webhook_ports import (
 
 log = logging.getLogger(__name__)
 
-SECRET_PURPOSE = "webhook secret"  # as in db.tables.ENCRYPTED_COLUMNS
+SECRET_PURPOSE = "webhook secret"  # noqa: S105 - a purpose label, as in ENCRYPTED_COLUMNS
 SIGNATURE_HEADER = "X-Replygate-Signature"
 REPLAY_WINDOW = timedelta(minutes=5)
 CLAIM_FOR = timedelta(minutes=2)
