@@ -24,6 +24,7 @@ from replygate.services.ingesting import IngestContext
 from replygate.services.reading import DisposalPolicy, ReadReport, read_folder
 from replygate.services.requesting import expire_due_requests
 from replygate.services.sending import SendingContext, SendReport, send_due
+from replygate.services.webhooks import DeliveryReport, deliver_due
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -34,6 +35,7 @@ class RoundReport:
     expired: list[str] = field(default_factory=list)
     sent: SendReport | None = None
     read: ReadReport | None = None
+    webhooks: DeliveryReport | None = None
     errors: dict[str, str] = field(default_factory=dict)
 
 
@@ -50,6 +52,7 @@ class Worker:
         report = RoundReport()
         report.expired = self._step(report, "expire", self._expire) or []
         report.sent = self._step(report, "send", self._send)
+        report.webhooks = self._step(report, "webhooks", self._webhooks)
         if read:
             report.read = self._step(report, "read", self._read)
         if self._mailflow is not None:
@@ -115,6 +118,11 @@ class Worker:
             worker=self.worker_id,
         )
         return send_due(self.container.uow, context)
+
+    def _webhooks(self) -> DeliveryReport:  # needs no mail settings: runs even when mail cannot
+        from replygate.worker.webhook_http import delivery_context
+
+        return deliver_due(self.container.uow, delivery_context(self.container, self.worker_id))
 
     def _read(self) -> ReadReport:
         flow = self._flow()
