@@ -13,6 +13,8 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from replygate import __version__
+from replygate.db import migrate
+from replygate.db.engine import make_engine
 from replygate.db.tables import OAuthApplicationRow
 from replygate.secretbox import SecretBox, parse_key
 
@@ -43,11 +45,12 @@ def test_db_upgrade_on_empty_database(database_url: str, tmp_path: Path) -> None
     env = {"REPLYGATE_DATA_DIR": str(tmp_path), "REPLYGATE_DATABASE_URL": database_url}
     first = replygate("db", "upgrade", env=env)
     assert first.returncode == 0, first.stderr
-    assert "database at revision 0002" in first.stdout
+    head = migrate.head_revision(make_engine(database_url))
+    assert f"database at revision {head}" in first.stdout
     again = replygate("db", "upgrade", env=env)
     assert again.returncode == 0, again.stderr
     current = replygate("db", "current", env=env)
-    assert "database: 0002" in current.stdout
+    assert f"database: {head}" in current.stdout
 
 
 def test_bad_setting_is_one_clear_line(tmp_path: Path) -> None:
