@@ -7,7 +7,8 @@
 set -euo pipefail
 
 # Dovecot's IMAP server: tests/integration/imap starts its own instance (own config, port).
-DEFAULT_PACKAGES=(dovecot-imapd)
+# Chromium: tests/browser drive it through Playwright (executable_path=/usr/bin/chromium).
+DEFAULT_PACKAGES=(dovecot-imapd chromium)
 
 if [ $# -gt 0 ]; then
   wanted=("$@")
