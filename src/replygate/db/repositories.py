@@ -449,6 +449,9 @@ class SqlRequestQueries:
         self._session = session
         self._requests = SqlRequestRepository(session)
 
+    def get(self, request_id: str) -> ApprovalRequest | None:
+        return self._requests.get(request_id)
+
     def _where(self, query: Any, where: RequestFilter) -> Any:
         if where.state is not None:
             query = query.where(ApprovalRequestRow.state == where.state)

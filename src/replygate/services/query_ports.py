@@ -45,6 +45,8 @@ class RequestFilter:
 
 
 class RequestQueries(Protocol):
+    def get(self, request_id: str) -> ApprovalRequest | None: ...
+
     def search(
         self, where: RequestFilter, *, limit: int, offset: int
     ) -> Sequence[ApprovalRequest]: ...

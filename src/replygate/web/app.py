@@ -53,7 +53,11 @@ class State(TypedDict):
 
 
 def _include_routers(app: FastAPI) -> None:
+    from replygate.web.api import ROUTERS
+
     app.include_router(health.router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.include_router(pages.router)
 
 
