@@ -57,3 +57,11 @@ def create_rule(ctx: typer.Context) -> None:
 
     with user_errors():
         typer.echo(create_reply_rule(container_from(ctx)))
+
+
+@app.command("reference")
+def reference() -> None:
+    """Print the settings reference (Markdown) generated from the settings model."""
+    from replygate.cli.config_reference import reference as print_reference
+
+    print_reference()
