@@ -1,0 +1,79 @@
+"""Scripted set-up through the CLI: apps, settings, and the configuration test's verdict."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def replygate(*args: str, data_dir: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLYGATE_")}
+    env["REPLYGATE_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "replygate", *args],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_register_configure_and_test_without_authorisation(tmp_path: Path) -> None:
+    assert replygate("db", "upgrade", data_dir=tmp_path).returncode == 0
+    added = replygate(
+        "apps",
+        "add",
+        "--name",
+        "prod",
+        "--tenant",
+        "contoso.com",
+        "--client-id",
+        "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+        "--secret-stdin",
+        "--secret-expires",
+        "2099-06-30",
+        data_dir=tmp_path,
+        stdin="a-client-secret\n",
+    )
+    assert added.returncode == 0, added.stderr
+    assert (
+        "redirect URI to register in Entra ID: https://localhost:8443/oauth/callback"
+        in added.stdout
+    )
+    assert b"a-client-secret" not in (tmp_path / "replygate.db").read_bytes()
+    listed = replygate("apps", "list", data_dir=tmp_path)
+    assert (
+        "prod\tdelegated\tcontoso.com\tsecret expires 2099-06-30\tnot authorised" in listed.stdout
+    )
+
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        'smtp_user = "svc@contoso.com"\nsmtp_oauth_application = "prod"\n'
+        'smtp_from_address = "approvals@contoso.com"\nemail_reply_folder = "Inbox/Approvals"\n'
+    )
+    saved = replygate("settings", "set", str(settings), data_dir=tmp_path)
+    assert saved.returncode == 0, saved.stderr
+    shown = json.loads(replygate("settings", "show", data_dir=tmp_path).stdout)
+    assert shown["version"] == 1
+    assert shown["email_reply_folder"] == "Inbox/Approvals"
+
+    tested = replygate("config", "test", "--json", data_dir=tmp_path)
+    assert tested.returncode == 1
+    report = json.loads(tested.stdout)
+    assert [s["status"] for s in report["steps"]] == ["failed", "skipped", "skipped", "skipped"]
+    assert "press Authorize and sign in as svc@contoso.com" in report["steps"][0]["fix"]
+
+
+def test_bad_settings_file_names_the_field(tmp_path: Path) -> None:
+    assert replygate("db", "upgrade", data_dir=tmp_path).returncode == 0
+    settings = tmp_path / "settings.toml"
+    settings.write_text('smtp_auth_type = "oauth"\nemail_reply_folder = "Inbox//x"\n')
+    refused = replygate("settings", "set", str(settings), data_dir=tmp_path)
+    assert refused.returncode == 4
+    assert "email_reply_folder" in refused.stderr
+    assert "Traceback" not in refused.stderr
