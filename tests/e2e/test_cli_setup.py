@@ -77,3 +77,29 @@ def test_bad_settings_file_names_the_field(tmp_path: Path) -> None:
     assert refused.returncode == 4
     assert "email_reply_folder" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_outbox_list_retry_and_cancel(tmp_path: Path) -> None:
+    from replygate.bootstrap import build
+    from replygate.config import load_settings
+    from replygate.services.requesting import RequestDraft, create_request
+
+    assert replygate("db", "upgrade", data_dir=tmp_path).returncode == 0
+    container = build(load_settings(data_dir=tmp_path))
+    draft = RequestDraft(title="Deploy", approvers=["a@contoso.com"], requester="ci@contoso.com")
+    created = create_request(container.uow(), container.clock, "default", draft, created_by="t")
+    with container.uow() as uow:
+        row_id = uow.outbox.list()[0].id
+        uow.outbox.mark_failed(row_id, "Send As is not granted")
+        uow.commit()
+    container.engine.dispose()
+
+    listed = replygate("outbox", "list", "--state", "failed", data_dir=tmp_path)
+    assert f"{row_id}\trequest_mail\t{created.request.id}\tfailed" in listed.stdout
+    assert "Send As is not granted" in listed.stdout
+    assert replygate("outbox", "retry", str(row_id), data_dir=tmp_path).returncode == 0
+    again = replygate("outbox", "retry", str(row_id), data_dir=tmp_path)
+    assert again.returncode == 4
+    assert "not a failed row" in again.stderr
+    assert replygate("outbox", "cancel", str(row_id), data_dir=tmp_path).returncode == 0
+    assert "cancelled" in replygate("outbox", "list", data_dir=tmp_path).stdout

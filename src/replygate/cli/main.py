@@ -8,7 +8,19 @@ from typing import Annotated
 import typer
 
 from replygate import __version__
-from replygate.cli import apps, config, db, demo, reply, secrets, serve, settings, users, worker
+from replygate.cli import (
+    apps,
+    config,
+    db,
+    demo,
+    outbox,
+    reply,
+    secrets,
+    serve,
+    settings,
+    users,
+    worker,
+)
 
 app = typer.Typer(
     name="replygate",
@@ -20,6 +32,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(config.app, name="config")
 app.add_typer(apps.app, name="apps")
 app.add_typer(settings.app, name="settings")
+app.add_typer(outbox.app, name="outbox")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(reply.app, name="reply")
 app.command("demo")(demo.demo)
