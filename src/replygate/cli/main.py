@@ -15,9 +15,11 @@ from replygate.cli import (
     demo,
     outbox,
     reply,
+    request,
     secrets,
     serve,
     settings,
+    tokens,
     users,
     worker,
 )
@@ -37,6 +39,8 @@ app.add_typer(secrets.app, name="secrets")
 app.add_typer(reply.app, name="reply")
 app.command("demo")(demo.demo)
 app.add_typer(users.app, name="users")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(request.app, name="request")
 app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)
 
