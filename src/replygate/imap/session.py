@@ -11,7 +11,7 @@ import imaplib
 import socket
 import ssl
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,10 +67,8 @@ class ImapSession:
 
     def abandon(self) -> None:
         """Close the socket without a goodbye (the connection is broken or unwanted)."""
-        try:
+        with suppress(OSError):  # already closed by the other side
             self.imap.shutdown()
-        except OSError:
-            pass  # already closed by the other side
 
     @property
     def where(self) -> str:

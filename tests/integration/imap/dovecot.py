@@ -33,7 +33,7 @@ OAUTH_TOKEN = "ya29.test-access-token"
 DOVECOT = shutil.which("dovecot", path="/usr/sbin:/usr/bin:" + os.environ.get("PATH", ""))
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -196,7 +196,7 @@ def start_dovecot(tls: TlsFiles, *, separator: str = ".") -> Iterator[Dovecot]:
     for sub in ("mail", "home"):
         (root / sub).mkdir()
         os.chown(root / sub, uid, gid)
-    imap_port, imaps_port = _free_port(), _free_port()
+    imap_port, imaps_port = free_port(), free_port()
     config = root / "dovecot.conf"
     config.write_text(
         CONFIG.format(
@@ -214,7 +214,6 @@ def start_dovecot(tls: TlsFiles, *, separator: str = ".") -> Iterator[Dovecot]:
             imaps_port=imaps_port,
         )
     )
-    log = root / "dovecot.log"
     with open(root / "stderr.log", "wb") as stderr:
         process = subprocess.Popen(
             [DOVECOT, "-F", "-c", str(config)],
@@ -235,4 +234,3 @@ def start_dovecot(tls: TlsFiles, *, separator: str = ".") -> Iterator[Dovecot]:
             process.wait()
         if not os.environ.get("REPLYGATE_KEEP_DOVECOT"):
             shutil.rmtree(root, ignore_errors=True)
-        _ = log
