@@ -34,7 +34,8 @@ def _decision_text(approver: dict[str, Any]) -> str:
     decision = approver.get("decision")
     if decision:
         comment = f": {decision['comment']}" if decision.get("comment") else ""
-        return f"{decision['verdict']}d{comment}"
+        done = {"approve": "approved", "reject": "rejected"}.get(decision["verdict"], "decided")
+        return f"{done}{comment}"
     if approver.get("delivery_state") == "failed":
         return f"mail failed ({approver.get('delivery_error', '')})"
     return "waiting"
