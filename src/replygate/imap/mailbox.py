@@ -236,7 +236,7 @@ class ImapReplyMailbox:
         with self._open() as session:
             trash: str | None = None
             if any(i.kind is DisposalKind.DELETE for i in items):
-                trash = next((f.name for f in self._list(session) if "\\trash" in f.flags), None)
+                trash = _trash(self._list(session))
             for folder, entries in by_folder.items():
                 results |= self._dispose_in(session, folder, entries, trash)
         return [results[i] for i in range(len(items))]
@@ -289,6 +289,15 @@ class ImapReplyMailbox:
         if session.has("UIDPLUS"):
             session.uid("EXPUNGE", uid_set(uids))
         return {}
+
+
+def _trash(folders: list[Folder]) -> str | None:
+    """The SPECIAL-USE \\Trash folder, else one with a usual name (servers without it)."""
+    for folder in folders:
+        if "\\trash" in folder.flags:
+            return folder.name
+    names = {"trash", "deleted items", "deleted messages", "inbox/trash"}
+    return next((f.name for f in folders if f.display.casefold() in names), None)
 
 
 def _copied(data: list[object], target: str) -> dict[int, str]:

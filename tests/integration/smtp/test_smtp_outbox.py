@@ -1,0 +1,80 @@
+"""The sender loop's use case over SMTP: a real database, a real aiosmtpd server."""
+
+from __future__ import annotations
+
+import email
+from collections.abc import Callable, Iterator
+from email.policy import default
+
+import pytest
+from sqlalchemy import Engine
+
+from replygate.db import migrate
+from replygate.db.engine import make_engine
+from replygate.db.uow import SqlAlchemyUnitOfWork, session_factory
+from replygate.mail.compose import MailContext
+from replygate.services.requesting import RequestDraft, create_request
+from replygate.services.sending import SendingContext, send_due
+from replygate.smtp import Basic, SmtpMailSender, SmtpSettings
+from tests.conftest import FixedClock
+from tests.integration.smtp.conftest import PASSWORD, USER, StartServer
+
+UowFactory = Callable[[], SqlAlchemyUnitOfWork]
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def make_uow(engine: Engine, clock: FixedClock) -> UowFactory:
+    factory = session_factory(engine)
+    return lambda: SqlAlchemyUnitOfWork(factory, clock)
+
+
+def test_request_mail_goes_out_once_and_a_4xx_is_retried_with_the_same_message_id(
+    smtp_server: StartServer, make_uow: UowFactory, clock: FixedClock
+) -> None:
+    server = smtp_server("starttls")
+    server.handler.data_reply = "451 4.7.500 Server busy"
+    sender = SmtpMailSender(
+        SmtpSettings(
+            server.host,
+            server.port,
+            "starttls",
+            Basic(USER, PASSWORD),
+            ssl_context=server.client_context(),
+            timeout=5,
+        ),
+        clock=clock.now,
+    )
+    mail = MailContext(from_address="approvals@contoso.test", reply_address="replies@contoso.test")
+    ctx = SendingContext(instance="prod", mail=mail, sender=sender, clock=clock)
+    draft = RequestDraft(
+        title="Deploy payments-api",
+        approvers=["alice@contoso.test", "bob@contoso.test"],
+        requester="ci@contoso.test",
+    )
+    request_id = create_request(make_uow(), clock, "prod", draft, created_by="t").request.id
+
+    assert len(send_due(make_uow, ctx).retrying) == 1
+    clock.advance(minutes=10)
+    assert len(send_due(make_uow, ctx).sent) == 1
+    clock.advance(minutes=10)
+    assert send_due(make_uow, ctx).sent == []
+
+    [got] = server.handler.received
+    assert sorted(got.rcpt_tos) == ["alice@contoso.test", "bob@contoso.test"]
+    msg = email.message_from_bytes(got.content, policy=default)
+    assert f"RG-prod-{request_id}" in str(msg["Subject"])
+    assert msg["Reply-To"] == "replies@contoso.test"
+    assert msg["X-Auto-Response-Suppress"]
+    assert msg["Auto-Submitted"] == "auto-generated"
+    with make_uow() as uow:  # replies are matched by the Message-ID that went out
+        found = uow.requests.find_by_message_id(str(msg["Message-ID"]))
+        assert found is not None
+        assert found.id == request_id
