@@ -12,7 +12,7 @@ import pytest
 
 from replygate.errors import TransportFailure, UserError
 from replygate.services.mail_ports import OutboundMail, SendOutcome
-from replygate.smtp import Basic, NoAuth, SmtpMailSender, SmtpSettings, XOAuth2
+from replygate.smtp import Basic, NoAuth, Pacing, SmtpMailSender, SmtpSettings, XOAuth2
 from replygate.smtp.credentials import xoauth2_response
 from replygate.smtp.errors import PermanentSendError, SmtpConfigurationError, TransientSendError
 from tests.integration.smtp.conftest import PASSWORD, TOKEN, USER, SmtpServer, StartServer
@@ -226,3 +226,26 @@ def test_a_header_the_mime_form_cannot_carry_is_permanent() -> None:
     bad = OutboundMail(**{**MAIL.__dict__, "headers": (("Bad Header", "x"),)})
     with pytest.raises(PermanentSendError, match="cannot be sent"):
         smtp.create_draft(bad)
+
+
+def test_sends_are_paced_under_the_per_minute_limit(smtp_server: StartServer) -> None:
+    server = smtp_server("plain")
+    now = [100.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    smtp = SmtpMailSender(
+        SmtpSettings(server.host, server.port, "none", pacing=Pacing(2, 60.0), timeout=5),
+        monotonic=lambda: now[0],
+        sleep=sleep,
+    )
+    for _ in range(2):
+        smtp.send(MAIL)
+        now[0] += 1.0
+    assert waits == []
+    smtp.send(MAIL)  # the third within the minute waits for the first to leave the window
+    assert waits == [58.0]
+    assert len(server.handler.received) == 3
