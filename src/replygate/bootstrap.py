@@ -6,6 +6,7 @@ and clock. Nothing here runs at import time.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -26,6 +27,8 @@ class Container:
     engine: Engine
     secrets: SecretBox
     clock: Clock = field(default_factory=SystemClock)
+    # Set by a Graph change notification: the worker in this process reads the folder now.
+    read_now: threading.Event = field(default_factory=threading.Event)
 
     def uow(self) -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(session_factory(self.engine), self.clock)

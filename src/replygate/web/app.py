@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replygate import __version__
 from replygate.bootstrap import Container
-from replygate.web import health, pages
+from replygate.web import health, notifications, pages
 from replygate.web.auth import SESSION_COOKIE, SESSION_LIFETIME, session_secret
 from replygate.web.csrf import verify_csrf
 from replygate.web.errors import install_error_handlers
@@ -56,6 +56,7 @@ def _include_routers(app: FastAPI) -> None:
     from replygate.web.api import ROUTERS
 
     app.include_router(health.router)
+    app.include_router(notifications.router)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(pages.router)

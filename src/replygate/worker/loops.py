@@ -25,6 +25,7 @@ from replygate.services.reading import DisposalPolicy, ReadReport, read_folder
 from replygate.services.requesting import expire_due_requests
 from replygate.services.sending import SendingContext, SendReport, send_due
 from replygate.services.webhooks import DeliveryReport, deliver_due
+from replygate.worker.subscription import keep_subscription
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,6 +45,7 @@ class Worker:
     container: Container
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     last_errors: dict[str, str] = field(default_factory=dict)
+    subscription: str = ""  # what keep_subscription last said (shown by health)
     _mailflow: Mailflow | None = None
     _settings_version: int | None = None
     _processed_folder_id: str | None = None
@@ -55,6 +57,7 @@ class Worker:
         report.webhooks = self._step(report, "webhooks", self._webhooks)
         if read:
             report.read = self._step(report, "read", self._read)
+            self.subscription = self._step(report, "subscribe", self._subscribe) or ""
         if self._mailflow is not None:
             self._step(report, "tokens", self._mailflow.save_tokens)
         self.last_errors = dict(report.errors)
@@ -63,14 +66,17 @@ class Worker:
     def run_forever(self, stop: threading.Event, interval: float = 2.0) -> None:
         """Rounds until ``stop`` is set; the folder is read at the settings' polling interval."""
         next_read = 0.0
+        wake = self.container.read_now
         while not stop.is_set():
             now = time.monotonic()
-            reading = now >= next_read
+            reading = now >= next_read or wake.is_set()
+            wake.clear()
             self.run_once(read=reading)
             if reading:
                 polling = self._mailflow.settings.polling_interval_seconds if self._mailflow else 15
                 next_read = now + polling
-            stop.wait(interval)
+            # A change notification (web.notifications) cuts the wait short.
+            wake.wait(interval)
 
     def _step(self, report: RoundReport, name: str, action: Callable[[], T]) -> T | None:
         try:
@@ -141,6 +147,11 @@ class Worker:
             keep_raw_bytes=self.container.settings.max_message_bytes,
         )
         return read_folder(self.container.uow, context, mailbox, policy)
+
+    def _subscribe(self) -> str:
+        flow = self._flow()
+        folder_id = flow.reply_mailbox().resolve_folder(flow.settings.email_reply_folder)
+        return keep_subscription(self.container, flow, folder_id)
 
     def close(self) -> None:
         if self._mailflow is not None:
