@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replygate import __version__
 from replygate.bootstrap import Container
-from replygate.web import health, notifications, pages
+from replygate.web import credential_health, health, notifications, oauth, pages
 from replygate.web.auth import SESSION_COOKIE, SESSION_LIFETIME, session_secret
 from replygate.web.csrf import verify_csrf
 from replygate.web.errors import install_error_handlers
@@ -54,16 +54,21 @@ class State(TypedDict):
 
 def _include_routers(app: FastAPI) -> None:
     from replygate.web.api import ROUTERS
+    from replygate.web.console import ROUTERS as CONSOLE
 
     app.include_router(health.router)
     app.include_router(notifications.router)
     for router in ROUTERS:
+        app.include_router(router)
+    app.include_router(oauth.router)
+    for router in CONSOLE:  # before pages: the console's Dashboard replaces its placeholder
         app.include_router(router)
     app.include_router(pages.router)
 
 
 def _health_checks(registry: HealthRegistry) -> None:
     registry.register("database", database_check)
+    registry.register(credential_health.NAME, credential_health.credential_check)
 
 
 def create_app(container: Container, *, workers: bool = True) -> FastAPI:

@@ -21,11 +21,13 @@ def test_ok_on_a_current_database(client: TestClient, container: Container) -> N
     assert answer.status_code == 200
     assert answer.headers["cache-control"] == "no-store"
     body = answer.json()
-    assert body["status"] == "ok"
+    # Nothing configured yet: the database is fine, the credentials check warns (200).
+    assert body["status"] == "degraded"
     assert body["database"]["status"] == "ok"
     assert body["database"]["data"]["backend"] == container.engine.dialect.name
     assert body["database"]["data"]["revision"] == migrate.head_revision(container.engine)
-    assert [check["name"] for check in body["checks"]] == ["database"]
+    assert [check["name"] for check in body["checks"]] == ["database", "credentials"]
+    assert body["checks"][1]["detail"] == "Email Settings are not saved yet: no mail can be sent"
 
 
 def test_failing_when_the_database_is_unreachable(container: Container) -> None:
@@ -81,4 +83,9 @@ def test_a_failing_or_broken_check_fails_health_but_others_still_answer(app: Fas
         answer = client.get("/healthz")
     assert answer.status_code == 503
     statuses = {check["name"]: check["status"] for check in answer.json()["checks"]}
-    assert statuses == {"database": "ok", "mail": "failing", "broken": "failing"}
+    assert statuses == {
+        "database": "ok",
+        "credentials": "warning",
+        "mail": "failing",
+        "broken": "failing",
+    }
