@@ -249,7 +249,7 @@ class ImapReplyMailbox:
         trash: str | None,
     ) -> dict[int, DisposalResult]:
         results: dict[int, DisposalResult] = {}
-        state = session.select(folder)
+        state = session.select(folder, fresh=True)  # the UIDVALIDITY of now, not of earlier
         present = set(uids_of(session.uid("SEARCH", "UID", uid_set([e[3] for e in entries]))))
         targets: dict[str | None, list[tuple[int, Disposal, int]]] = {}
         for index, item, validity, uid in entries:

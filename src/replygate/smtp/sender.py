@@ -10,14 +10,15 @@ Exactly-once is not possible over SMTP: the 250 after DATA can be lost (timeout,
 after the server took the message. replygate chooses AT-LEAST-ONCE for mail it still
 holds: a message is known as sent only once the server's 250 was recorded here; any other
 outcome leaves it pending, and `resume`/`send_draft` send it again with the SAME
-Message-ID (receivers such as Gmail and Exchange fold identical Message-IDs, and a reply to
-either copy matches the request). After a process restart the bytes are gone: `resume`
-returns LOST (the outbox marks the row failed and tells the operator to check and retry),
-unless the caller passes the mail again through `send(mail, resume=progress)`, which
-resends it with the stored Message-ID.
+Message-ID (receivers often drop a second copy with a Message-ID they have seen, Gmail
+does, and a reply to either copy matches the request). After a process restart the bytes
+are gone: `resume` returns LOST (the outbox marks the row failed and tells the operator to
+check and retry), unless the caller passes the mail again through
+`send(mail, resume=progress)`, which resends it with the stored Message-ID.
 
 Every header is kept (Message-ID, Reply-To, In-Reply-To, References, Auto-Submitted,
-X-Auto-Response-Suppress...), unlike Graph's JSON form. One connection per message.
+X-Auto-Response-Suppress...), unlike Graph's JSON form. One connection per message; sends
+are paced (default 30 per minute, Exchange Online's SMTP AUTH limit per mailbox).
 """
 
 from __future__ import annotations
