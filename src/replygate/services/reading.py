@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Literal
 
 from replygate.errors import ReplygateError
+from replygate.mail.remote import rebuild_mime
 from replygate.services.ingesting import Arrival, IngestContext, IngestResult, ingest_message
 from replygate.services.mail_ports import Disposal, DisposalKind, RemoteMessage, ReplyMailbox
 from replygate.services.ports import UnitOfWork
@@ -38,6 +39,7 @@ class ReadReport:
     untouched: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     resynced: bool = False
+    lease_lost: bool = False  # another reader took the folder over; this round stopped
 
 
 def read_folder(
@@ -45,12 +47,20 @@ def read_folder(
     ctx: IngestContext,
     mailbox: ReplyMailbox,
     policy: DisposalPolicy,
+    hold: Callable[[], bool] = lambda: True,
 ) -> ReadReport:
-    """One round over the reply folder: everything new since the stored cursor."""
+    """One round over the reply folder: everything new since the stored cursor.
+
+    ``hold`` renews the caller's folder lease; it is asked before every page and every
+    disposal, and the round stops (nothing disposed, cursor kept) once it says False.
+    """
     report = ReadReport()
     with uow_factory() as uow:
         # Disposals a crash or a failed batch left owing: their decisions are committed.
         owed = uow.ledger.owed_disposals(ctx.mailbox)
+    if owed and not hold():
+        report.lease_lost = True
+        return report
     report.disposed += _dispose(uow_factory, ctx, mailbox, policy, owed)
     with uow_factory() as uow:
         folder = uow.folders.ensure(ctx.mailbox, ctx.folder, ctx.clock.now())
@@ -62,6 +72,9 @@ def read_folder(
             uow.folders.update(ctx.mailbox, ctx.folder, folder_id=folder_id)
             uow.commit()
     for _ in range(MAX_PAGES_PER_ROUND):
+        if not hold():
+            report.lease_lost = True
+            break
         try:
             page = mailbox.changes(folder_id, cursor)
         except ReplygateError as error:
@@ -83,6 +96,9 @@ def read_folder(
             report.decided += result.outcome == "decided"
             report.untouched += not result.dispose
         owed = [(r.ledger_id, m.id) for m, r in results if r.dispose]
+        if not hold():  # the new holder finds these in the ledger and disposes of them
+            report.lease_lost = True
+            break
         report.disposed += _dispose(uow_factory, ctx, mailbox, policy, owed)
         cursor = page.next_cursor or cursor
         with uow_factory() as uow:
@@ -102,7 +118,9 @@ def _ingest(
     message: RemoteMessage,
     configured_at: datetime,
 ) -> IngestResult:
-    raw = mailbox.fetch_mime(message.id)
+    # The listing usually carries headers and body: rebuilding spares a request per message.
+    rebuilt = rebuild_mime(message.headers, html=message.body_html, text=message.body_text)
+    raw = rebuilt if rebuilt is not None else mailbox.fetch_mime(message.id)
     arrival = Arrival(
         raw=raw,
         transport_id=message.id,
