@@ -41,6 +41,7 @@ def serve(
     from replygate.db import migrate
     from replygate.web.app import create_app
     from replygate.web.tls import tls_files
+    from replygate.worker.guard import hold_worker_lock
 
     with user_errors():
         overrides = {name: value for name, value in (("host", host), ("port", port)) if value}
@@ -53,6 +54,8 @@ def serve(
             migrate.upgrade(container.engine)
         container.check_schema()
         container.verify_secret_key()
+        # Refuse a second loop runner on SQLite now, with the fix, not in the app's start-up.
+        lock = None if no_workers else hold_worker_lock(settings)
         tls = tls_files(settings)
         app = create_app(container, workers=not no_workers)
 
@@ -77,6 +80,10 @@ def serve(
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
-    server.run()
+    try:
+        server.run()
+    finally:
+        if lock is not None:
+            lock.release()
     if not server.started:  # e.g. the port is taken; uvicorn has logged why
         raise typer.Exit(1)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from replygate.db import leases
 from replygate.db.tables import (
     EmailSettingsRow,
     MailFolderRow,
@@ -154,6 +155,14 @@ class SqlMailFolders:
             .where(MailFolderRow.mailbox == mailbox.lower(), MailFolderRow.path == path)
             .values(**values)
         )
+
+    def try_lease(
+        self, mailbox: str, path: str, owner: str, until: datetime, now: datetime
+    ) -> bool:
+        return leases.try_lease(self._session, mailbox, path, owner, until, now)
+
+    def release(self, mailbox: str, path: str, owner: str) -> None:
+        leases.release(self._session, mailbox, path, owner)
 
     def list(self) -> Sequence[MailFolderRow]:
         return list(self._session.scalars(select(MailFolderRow).order_by(MailFolderRow.id)))

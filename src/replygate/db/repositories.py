@@ -135,13 +135,17 @@ class SqlRequestRepository:
         return [self._to_domain(row) for row in rows]
 
     def due_for_expiry(self, now: datetime, limit: int = 100) -> Sequence[str]:
+        """Pending requests past expiry, locked until commit; rows another replica is
+        expiring (or deciding) are skipped on PostgreSQL. SQLite has one writer anyway."""
         query = (
             select(ApprovalRequestRow.id)
             .where(
                 ApprovalRequestRow.state == RequestState.PENDING.value,
                 ApprovalRequestRow.expires_at <= now,
             )
+            .order_by(ApprovalRequestRow.expires_at, ApprovalRequestRow.id)
             .limit(limit)
+            .with_for_update(skip_locked=True)
         )
         return list(self._session.scalars(query))
 

@@ -94,6 +94,14 @@ class FolderRepository(Protocol):
 
     def update(self, mailbox: str, path: str, **values: Any) -> None: ...
 
+    def try_lease(
+        self, mailbox: str, path: str, owner: str, until: datetime, now: datetime
+    ) -> bool:
+        """Take or renew the folder's reader lease; False while another owner holds it."""
+        ...
+
+    def release(self, mailbox: str, path: str, owner: str) -> None: ...
+
 
 @dataclass
 class OAuthApplication:

@@ -173,8 +173,26 @@ def cancel_request(
     return request
 
 
+EXPIRY_ATTEMPTS = 3
+
+
 def expire_due_requests(uow: UnitOfWork, clock: Clock, limit: int = 100) -> list[str]:
-    """Close every pending request past its expiry and notify; return their ids."""
+    """Close every pending request past its expiry and notify; return their ids.
+
+    Safe with several replicas: the due rows are claimed with ``FOR UPDATE SKIP LOCKED``
+    (another replica skips them), and a request decided meanwhile fails the save's version
+    check, so the batch is thrown away and tried again from what is now stored.
+    """
+    for attempt in range(1, EXPIRY_ATTEMPTS + 1):
+        try:
+            return _expire_batch(uow, clock, limit)
+        except Conflict:  # ConcurrentChange: changed since read (a decision, another replica)
+            if attempt == EXPIRY_ATTEMPTS:
+                raise
+    return []  # not reached
+
+
+def _expire_batch(uow: UnitOfWork, clock: Clock, limit: int) -> list[str]:
     now = clock.now()
     expired: list[str] = []
     with uow:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TypeVar
 
 from replygate.bootstrap import Container
@@ -21,11 +23,11 @@ from replygate.errors import ReplygateError
 from replygate.mail.compose import MailContext
 from replygate.mailflow import Mailflow, open_mailflow
 from replygate.services.ingesting import IngestContext
+from replygate.services.leasing import DEFAULT_LEASE, FolderLease
 from replygate.services.reading import DisposalPolicy, ReadReport, read_folder
 from replygate.services.requesting import expire_due_requests
 from replygate.services.sending import SendingContext, SendReport, send_due
 from replygate.services.webhooks import DeliveryReport, deliver_due
-from replygate.worker.subscription import keep_subscription
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,17 +40,24 @@ class RoundReport:
     read: ReadReport | None = None
     webhooks: DeliveryReport | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    read_elsewhere: bool = False  # another worker holds the folder's lease this round
+
+
+def default_worker_id() -> str:
+    """Host, pid and a random tag: unique even for two workers in one process (tests)."""
+    return f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(2)}"
 
 
 @dataclass
 class Worker:
     container: Container
-    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    worker_id: str = field(default_factory=lambda: default_worker_id())
     last_errors: dict[str, str] = field(default_factory=dict)
-    subscription: str = ""  # what keep_subscription last said (shown by health)
+    lease_period: timedelta = DEFAULT_LEASE
     _mailflow: Mailflow | None = None
     _settings_version: int | None = None
     _processed_folder_id: str | None = None
+    _lease: FolderLease | None = None
 
     def run_once(self, *, read: bool = True) -> RoundReport:
         report = RoundReport()
@@ -57,7 +66,7 @@ class Worker:
         report.webhooks = self._step(report, "webhooks", self._webhooks)
         if read:
             report.read = self._step(report, "read", self._read)
-            self.subscription = self._step(report, "subscribe", self._subscribe) or ""
+            report.read_elsewhere = report.read is None and "read" not in report.errors
         if self._mailflow is not None:
             self._step(report, "tokens", self._mailflow.save_tokens)
         self.last_errors = dict(report.errors)
@@ -66,17 +75,14 @@ class Worker:
     def run_forever(self, stop: threading.Event, interval: float = 2.0) -> None:
         """Rounds until ``stop`` is set; the folder is read at the settings' polling interval."""
         next_read = 0.0
-        wake = self.container.read_now
         while not stop.is_set():
             now = time.monotonic()
-            reading = now >= next_read or wake.is_set()
-            wake.clear()
+            reading = now >= next_read
             self.run_once(read=reading)
             if reading:
                 polling = self._mailflow.settings.polling_interval_seconds if self._mailflow else 15
                 next_read = now + polling
-            # A change notification (web.notifications) cuts the wait short.
-            wake.wait(interval)
+            stop.wait(interval)
 
     def _step(self, report: RoundReport, name: str, action: Callable[[], T]) -> T | None:
         try:
@@ -130,14 +136,18 @@ class Worker:
 
         return deliver_due(self.container.uow, delivery_context(self.container, self.worker_id))
 
-    def _read(self) -> ReadReport:
+    def _read(self) -> ReadReport | None:
+        """Read the folder if this worker holds (or can take) its lease; else None."""
         flow = self._flow()
         settings = flow.settings
+        assert settings.reply_address is not None  # open_mailflow checked it
+        lease = self._folder_lease(settings.reply_address, settings.email_reply_folder)
+        if not lease.acquire():
+            return None  # another replica reads this folder; not an error
         mailbox = flow.reply_mailbox()
         if settings.processed_replies == "move" and self._processed_folder_id is None:
             self._processed_folder_id = mailbox.resolve_folder(settings.processed_folder)
         policy = DisposalPolicy(settings.processed_replies, self._processed_folder_id)
-        assert settings.reply_address is not None  # open_mailflow checked it
         context = IngestContext(
             instance=self.container.settings.instance,
             mailbox=settings.reply_address,
@@ -146,13 +156,28 @@ class Worker:
             internal_domains=frozenset({settings.reply_address.rpartition("@")[2]}),
             keep_raw_bytes=self.container.settings.max_message_bytes,
         )
-        return read_folder(self.container.uow, context, mailbox, policy)
+        return read_folder(self.container.uow, context, mailbox, policy, hold=lease.keep)
 
-    def _subscribe(self) -> str:
-        flow = self._flow()
-        folder_id = flow.reply_mailbox().resolve_folder(flow.settings.email_reply_folder)
-        return keep_subscription(self.container, flow, folder_id)
+    def _folder_lease(self, mailbox: str, folder: str) -> FolderLease:
+        lease = self._lease
+        if lease is None or (lease.mailbox, lease.folder) != (mailbox, folder):
+            if lease is not None:  # the settings named another folder: hand the old one over
+                lease.release()
+            lease = self._lease = FolderLease(
+                self.container.uow,
+                self.container.clock,
+                mailbox,
+                folder,
+                self.worker_id,
+                self.lease_period,
+            )
+        return lease
 
     def close(self) -> None:
+        if self._lease is not None:
+            try:
+                self._lease.release()
+            except Exception:  # the database may be the reason we stop; expiry frees it then
+                log.warning("could not release the folder lease", exc_info=True)
         if self._mailflow is not None:
             self._mailflow.close()

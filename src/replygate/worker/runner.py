@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass, field
 
 from replygate.bootstrap import Container
+from replygate.worker.guard import WorkerLock, hold_worker_lock
 from replygate.worker.loops import Worker
 
 log = logging.getLogger(__name__)
@@ -18,8 +19,11 @@ class BackgroundWorker:
     interval: float = 2.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _lock: WorkerLock | None = None
 
     def start(self) -> BackgroundWorker:
+        # On SQLite one process runs the loops: refuse (ConfigurationError) before starting.
+        self._lock = hold_worker_lock(self.worker.container.settings)
         self._thread = threading.Thread(
             target=self.worker.run_forever,
             args=(self._stop, self.interval),
@@ -35,6 +39,9 @@ class BackgroundWorker:
         if self._thread is not None:
             self._thread.join(timeout)
         self.worker.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 def start_in_background(container: Container, interval: float = 2.0) -> BackgroundWorker:
