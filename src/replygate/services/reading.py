@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Literal
 
 from replygate.errors import ReplygateError
+from replygate.mail.remote import rebuild_mime
 from replygate.services.ingesting import Arrival, IngestContext, IngestResult, ingest_message
 from replygate.services.mail_ports import Disposal, DisposalKind, RemoteMessage, ReplyMailbox
 from replygate.services.ports import UnitOfWork
@@ -117,7 +118,9 @@ def _ingest(
     message: RemoteMessage,
     configured_at: datetime,
 ) -> IngestResult:
-    raw = mailbox.fetch_mime(message.id)
+    # The listing usually carries headers and body: rebuilding spares a request per message.
+    rebuilt = rebuild_mime(message.headers, html=message.body_html, text=message.body_text)
+    raw = rebuilt if rebuilt is not None else mailbox.fetch_mime(message.id)
     arrival = Arrival(
         raw=raw,
         transport_id=message.id,
