@@ -12,13 +12,14 @@ since a plain EXPUNGE would also remove what others flagged.
 
 from __future__ import annotations
 
+import imaplib
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
 
-from replygate.errors import ReplygateError
 from replygate.imap.errors import CursorExpired, FolderNotFound, MessageGone
 from replygate.imap.protocol import (
     Folder,
@@ -43,6 +44,7 @@ from replygate.services.mail_ports import (
     RemoteMessage,
 )
 
+IDLE_CHECK_SECONDS = 60.0
 HEADERS = "(UID INTERNALDATE FLAGS BODY.PEEK[HEADER])"
 # Names Outlook users know, found by SPECIAL-USE when no folder of that name exists.
 SPECIAL = {
@@ -75,6 +77,7 @@ class ImapReplyMailbox:
         self.use_move = use_move  # False forces COPY + STORE \Deleted + UID EXPUNGE
         self._lock = threading.Lock()
         self._session: ImapSession | None = None
+        self._used_at = 0.0
 
     def __enter__(self) -> ImapReplyMailbox:
         return self
@@ -99,13 +102,25 @@ class ImapReplyMailbox:
         with self._lock:
             try:
                 with mapped(f"{self.settings.host}:{self.settings.port}"):
+                    if self._session is not None and not self._alive(self._session):
+                        self._drop()
                     if self._session is None:
                         self._session = ImapSession(self.settings)
                     yield self._session
-            except ReplygateError as error:
+                    self._used_at = time.monotonic()
+            except BaseException as error:
                 if not isinstance(error, FolderNotFound | CursorExpired):
-                    self._drop()
+                    self._drop()  # the protocol state is unknown: start again next time
                 raise
+
+    def _alive(self, session: ImapSession) -> bool:
+        """After a pause, NOOP first: servers log idle sessions out (RFC 3501: 30 min)."""
+        if time.monotonic() - self._used_at < IDLE_CHECK_SECONDS:
+            return True
+        try:
+            return session.imap.noop()[0] == "OK"
+        except (imaplib.IMAP4.error, OSError):
+            return False
 
     def _drop(self) -> None:
         if self._session is not None:

@@ -299,3 +299,14 @@ def test_the_connection_is_reopened_after_it_breaks(
     with pytest.raises(ImapFailure):
         box.resolve_folder("INBOX")
     assert box.resolve_folder("INBOX") == "INBOX"
+
+
+def test_after_a_pause_a_dead_connection_is_replaced_silently(
+    dovecot: Dovecot, user: str, make_mailbox: MakeMailbox
+) -> None:
+    box = make_mailbox()
+    assert box.resolve_folder("INBOX") == "INBOX"
+    assert box._session is not None
+    box._session.imap.shutdown()  # logged out by the server while we waited
+    box._used_at -= 3600  # an hour of polling pause
+    assert box.resolve_folder("INBOX") == "INBOX"
