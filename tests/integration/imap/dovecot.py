@@ -93,11 +93,13 @@ namespace inbox {{
 }}
 # No brute-force delays: tests fail logins on purpose (a closed penalty socket disables them).
 service anvil {{
+  {chroot}
   unix_listener anvil-auth-penalty {{
     mode = 0
   }}
 }}
 service imap-login {{
+  {chroot}
   inet_listener imap {{
     address = 127.0.0.1
     port = {imap_port}
@@ -212,6 +214,8 @@ def start_dovecot(tls: TlsFiles, *, separator: str = ".") -> Iterator[Dovecot]:
             separator=separator,
             imap_port=imap_port,
             imaps_port=imaps_port,
+            # Without root there is no chroot: the services run as we do.
+            chroot="" if os.getuid() == 0 else "chroot =",
         )
     )
     with open(root / "stderr.log", "wb") as stderr:
