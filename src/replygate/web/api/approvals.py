@@ -92,7 +92,7 @@ def _check_callback(request: Request, url: str | None) -> None:
     "with the same key answers 200 with the request made the first time.",
     responses={
         200: {"model": ApprovalCreated, "description": "Replayed"},
-        **problems(401, 403, 409, 422),
+        **problems(400, 401, 403, 409, 422),
     },
 )
 def create_approval(
@@ -175,7 +175,7 @@ def get_approval(request: Request, request_id: RequestId, _: Reader) -> dict[str
     response_model=ApprovalRead,
     summary="Cancel a pending approval request",
     description="Its approvers are told. Requesters cancel requests they created; admins any.",
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(400, 401, 403, 404, 409, 422),
 )
 def cancel_approval(
     request: Request, request_id: RequestId, who: Writer, body: Cancel | None = None

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from replygate.bootstrap import Container
 
 _DESCRIPTIONS = {
+    400: "The body is not valid JSON.",
     401: "No API token, or one that is unknown, expired or revoked.",
     403: "The token lacks the scope this needs.",
     404: "No such approval request.",

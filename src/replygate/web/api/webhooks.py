@@ -37,7 +37,7 @@ def list_webhooks(request: Request, _: Reader) -> list[dict[str, Any]]:
     "",
     status_code=201,
     response_model=WebhookCreated,
-    responses=problems(401, 403, 409, 422),
+    responses=problems(400, 401, 403, 409, 422),
     description="Subscribe a URL to events. The answer holds the signing secret, shown once. "
     "URLs that resolve to loopback, link-local, metadata or private addresses are refused "
     "unless REPLYGATE_WEBHOOK_ALLOW_NETWORKS allows them.",
