@@ -198,7 +198,7 @@ def cancel_approval(
 
 def _hub(request: Request) -> WaitHub:
     hub: WaitHub | None = getattr(request.app.state, "wait_hub", None)
-    if hub is None:
+    if hub is None or not hub.serves(asyncio.get_running_loop()):
         container = container_of(request)
         hub = WaitHub(lambda ids: querying.states(container.uow(), ids))
         request.app.state.wait_hub = hub

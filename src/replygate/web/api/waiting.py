@@ -29,6 +29,10 @@ class WaitHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
 
+    def serves(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether this hub belongs to ``loop`` (its events cannot be awaited in another)."""
+        return self._loop is None or self._loop is loop
+
     @property
     def waiting(self) -> int:
         return sum(len(events) for events in self._waiters.values())
