@@ -1,9 +1,9 @@
 """`ReplyMailbox` over IMAP: folder paths, UID pages, raw MIME, MOVE or COPY+EXPUNGE.
 
-One connection is kept open between calls and reopened after a failure. Costs per round:
-SELECT + 1 UID SEARCH (more only in folders with sparse UIDs) + 1 UID FETCH of headers per
-page; 1 UID FETCH per message read; per disposal batch 1 UID SEARCH + 1 MOVE per target
-(or COPY + STORE + UID EXPUNGE).
+One connection is kept open between calls and reopened after a failure. Costs per page:
+SELECT + 1 UID SEARCH (more only in folders with sparse UIDs) + 1 UID FETCH of headers +
+1 UID FETCH of the small messages' MIME (larger ones: 1 UID FETCH each, when read); per
+disposal batch: SELECT + 1 UID SEARCH + 1 MOVE per target (or COPY + STORE + UID EXPUNGE).
 
 Nothing is marked read (BODY.PEEK), and only the UIDs given are ever expunged: without
 UIDPLUS (UID EXPUNGE) a message is flagged \\Deleted and left for the server to expunge,
@@ -45,7 +45,11 @@ from replygate.services.mail_ports import (
 )
 
 IDLE_CHECK_SECONDS = 60.0
-HEADERS = "(UID INTERNALDATE FLAGS BODY.PEEK[HEADER])"
+HEADERS = "(UID INTERNALDATE FLAGS RFC822.SIZE BODY.PEEK[HEADER])"
+# The reader asks for every listed message's MIME next: small ones come with the page, in
+# one more FETCH, instead of one FETCH each (bounded memory).
+PREFETCH_MESSAGE = 256 * 1024
+PREFETCH_PAGE = 4 * 1024 * 1024
 # Names Outlook users know, found by SPECIAL-USE when no folder of that name exists.
 SPECIAL = {
     "deleted items": "\\trash",
@@ -78,6 +82,7 @@ class ImapReplyMailbox:
         self._lock = threading.Lock()
         self._session: ImapSession | None = None
         self._used_at = 0.0
+        self._prefetched: dict[str, bytes] = {}  # raw MIME of the last page's small messages
 
     def __enter__(self) -> ImapReplyMailbox:
         return self
@@ -189,6 +194,7 @@ class ImapReplyMailbox:
             uids = self._new_uids(session, last, state.uidnext, since)
             page, more = uids[: self.page_size], len(uids) > self.page_size
             messages: list[RemoteMessage] = []
+            sizes: dict[int, int] = {}
             if page:
                 fetched = parse_fetch(session.uid("FETCH", uid_set(page), HEADERS))
                 for item in sorted(fetched, key=lambda f: f.uid):
@@ -197,8 +203,25 @@ class ImapReplyMailbox:
                     found = remote_message(message_id(state.uidvalidity, item.uid, folder_id), item)
                     if since is None or found.received_at is None or found.received_at >= since:
                         messages.append(found)
+                        sizes[item.uid] = int(item.item("RFC822.SIZE") or 0)
+            self._prefetch(session, state.uidvalidity, folder_id, sizes)
         next_last = page[-1] if page else last
         return ChangesPage(messages, next_cursor=f"{state.uidvalidity}:{next_last}", more=more)
+
+    def _prefetch(
+        self, session: ImapSession, validity: int, folder: str, sizes: dict[int, int]
+    ) -> None:
+        self._prefetched = {}
+        chosen: list[int] = []
+        total = 0
+        for uid, size in sorted(sizes.items()):
+            if 0 < size <= PREFETCH_MESSAGE and total + size <= PREFETCH_PAGE:
+                chosen.append(uid)
+                total += size
+        if chosen:
+            for item in parse_fetch(session.uid("FETCH", uid_set(chosen), "(UID BODY.PEEK[])")):
+                if item.uid in sizes:
+                    self._prefetched[message_id(validity, item.uid, folder)] = item.literal
 
     def _new_uids(
         self, session: ImapSession, last: int, uidnext: int | None, since: datetime | None
@@ -226,6 +249,10 @@ class ImapReplyMailbox:
     def fetch_mime(self, message_id: str) -> bytes:
         """The raw message, read with BODY.PEEK[] so it stays unread."""
         validity, uid, folder = parse_message_id(message_id)
+        with self._lock:
+            cached = self._prefetched.pop(message_id, None)
+        if cached is not None:
+            return cached
         with self._open() as session:
             state = session.select(folder)
             if state.uidvalidity == validity:

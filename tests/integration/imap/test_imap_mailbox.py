@@ -219,7 +219,8 @@ def test_fetch_mime_returns_the_bytes_and_leaves_the_message_unread(
     uid = dovecot.append(user, APPROVALS, mail(1))
     box = make_mailbox()
     [message] = box.changes(APPROVALS, None).messages
-    assert box.fetch_mime(message.id) == mail(1)
+    assert box.fetch_mime(message.id) == mail(1)  # came with the page
+    assert box.fetch_mime(message.id) == mail(1)  # asked for again: from the server
     assert "\\Seen" not in dovecot.flags(user, APPROVALS, uid)
     with pytest.raises(MessageGone):
         box.fetch_mime(message.id.replace(f":{uid}:", f":{uid + 100}:"))
@@ -310,3 +311,18 @@ def test_after_a_pause_a_dead_connection_is_replaced_silently(
     box._session.imap.shutdown()  # logged out by the server while we waited
     box._used_at -= 3600  # an hour of polling pause
     assert box.resolve_folder("INBOX") == "INBOX"
+
+
+def test_large_messages_are_fetched_one_by_one_small_ones_with_the_page(
+    dovecot: Dovecot, user: str, make_mailbox: MakeMailbox
+) -> None:
+    dovecot.create(user, APPROVALS)
+    big = mail(1) + b"x" * 300_000 + b"\r\n"
+    dovecot.append(user, APPROVALS, mail(0))
+    big_uid = dovecot.append(user, APPROVALS, big)
+    box = make_mailbox()
+    small_message, big_message = box.changes(APPROVALS, None).messages
+    assert list(box._prefetched) == [small_message.id]
+    assert box.fetch_mime(big_message.id) == big
+    assert box.fetch_mime(small_message.id) == mail(0)
+    assert "\\Seen" not in dovecot.flags(user, APPROVALS, big_uid)
