@@ -89,7 +89,7 @@ def test_the_wrong_account_page_says_who_signed_in_who_was_expected_and_how_to_r
 
     location, page = follow_callback(client, {"code": "c", "state": "s"})
     assert client.get(location).status_code == 409
-    assert "<h1 id=\"result-heading\">Bad User is Authenticated But Not Connected</h1>" in page
+    assert '<h1 id="result-heading">Bad User is Authenticated But Not Connected</h1>' in page
     assert "<dt>Signed in</dt><dd><strong>alice@contoso.test</strong>" in page
     assert "<dt>Expected (SMTP User)</dt><dd><strong>svc-replygate@contoso.test</strong>" in page
     assert "stored nothing" in page

@@ -135,7 +135,7 @@ def _page(
         "sections": SECTIONS,
         "errors": errors or {},
         "general": general or [],
-        "version": current[0] if current else None,
+        "settings_version": current[0] if current else None,
         "history": settings_history(container.uow())[:5],
         "stored_passwords": {kind: kind in passwords for kind in PASSWORDS},
         "report": report,

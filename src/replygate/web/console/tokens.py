@@ -15,6 +15,8 @@ from replygate.web.console.common import Viewer, container_of, notify, take_noti
 from replygate.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+_SHOWN_ONCE = "new_token"
+_PURPOSE = "new API token"
 EXPIRIES = {"30": "30 days", "90": "90 days", "365": "1 year", "": "never"}
 
 
@@ -53,7 +55,12 @@ def _page(
 
 @router.get("/tokens")
 def tokens_page(request: Request, who: Viewer) -> Response:
-    return _page(request, who)
+    shown = request.session.pop(_SHOWN_ONCE, None)
+    secret = None
+    if isinstance(shown, dict):
+        value = container_of(request).secrets.decrypt(str(shown["sealed"]), _PURPOSE)
+        secret = {"name": str(shown["name"]), "value": value}
+    return _page(request, who, secret=secret)
 
 
 @router.post("/tokens")
@@ -79,8 +86,11 @@ def create_token(
         text = error.message if isinstance(error, InvalidInput) else "expires: a number of days"
         field = "scope" if "scope" in text else "name"
         return _page(request, who, errors={field: text}, status=422)
-    # Shown in this answer only: never stored, never put in the (signed, not encrypted) cookie.
-    return _page(request, who, secret={"name": issued.token.name, "value": issued.secret})
+    # Post-redirect-get, so a reload cannot create a second token. The secret rides in the
+    # session cookie for that one redirect, encrypted (the cookie itself is only signed).
+    sealed = container.secrets.encrypt(issued.secret, _PURPOSE)
+    request.session[_SHOWN_ONCE] = {"name": issued.token.name, "sealed": sealed}
+    return RedirectResponse("/tokens", status_code=303)
 
 
 @router.post("/tokens/{token_id}/revoke")
