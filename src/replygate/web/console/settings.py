@@ -154,12 +154,14 @@ def settings_page(request: Request, who: Admin) -> Response:
 def _from_form(form: dict[str, str]) -> dict[str, object]:
     values: dict[str, object] = {}
     for name, info in EmailSettings.model_fields.items():
-        raw = form.get(name, "").strip()
+        if name not in form:
+            continue  # not submitted: the model's default
+        raw = form[name].strip()
         if raw:
             values[name] = raw
-        elif not info.is_required() and info.default is None:
+        elif info.default is None:
             values[name] = None
-        elif info.annotation is not int:
+        elif info.annotation is str:
             values[name] = raw  # an empty folder is an error to show, not a silent default
     return values
 
