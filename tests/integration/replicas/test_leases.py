@@ -40,9 +40,7 @@ def test_one_holder_at_a_time_until_the_lease_runs_out(
     assert not first.keep()  # the old holder learns it lost the folder
 
 
-def test_keep_renews_only_after_a_third_of_the_period(
-    make_uow: Factory, clock: FixedClock
-) -> None:
+def test_keep_renews_only_after_a_third_of_the_period(make_uow: Factory, clock: FixedClock) -> None:
     held = lease(make_uow, clock, "a", seconds=30)
     assert held.acquire()
     with make_uow() as uow:

@@ -1,0 +1,1 @@
+"""Test helpers for the replica and crash proofs; nothing in src/ imports them."""
