@@ -17,6 +17,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from m365emu.testing import RunningEmulator
+from replygate.services.account_ports import Role
+from replygate.services.accounts import create_user
+from replygate.services.requesting import RequestDraft
+from replygate.services.requesting import create_request as create
 from tests.browser.conftest import ADMIN, Server, shot, wait_until
 
 pytestmark = pytest.mark.browser
@@ -226,3 +230,50 @@ def test_admin_journey(page: Page, server: Server, emu: RunningEmulator) -> None
     page.goto(f"{server.url}/audit")
     expect(page.locator("table")).to_contain_text("oauth.authorize_refused")
     shot(page, "audit-log")
+
+
+def test_an_approver_decides_on_the_web_with_the_keyboard(page: Page, server: Server) -> None:
+    """An approver who prefers the web: sign in, open the request, approve (a POST)."""
+    create_user(
+        server.container.uow(),
+        username="bob",
+        password=server.password,
+        role=Role.VIEWER,
+        email="bob@contoso.test",
+        actor="test",
+    )
+    draft = RequestDraft(
+        title="Open the firewall for the payments batch",
+        approvers=["bob@contoso.test", "carol@contoso.test"],
+        requester="ci@contoso.test",
+        details="Port 8443 from `batch-01` to `payments-db`, for 2 hours.",
+        metadata={"environment": "production", "ticket": "NET-1042"},
+    )
+    created = create(
+        server.container.uow(), server.container.clock, "browser", draft, created_by="ci"
+    )
+    request_id = created.request.id
+
+    page.goto(f"{server.url}/login?next=/requests/{request_id}")
+    page.get_by_label("Username").fill("bob")
+    page.get_by_label("Password").fill(server.password)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server.url}/requests/{request_id}")
+    page.reload()  # a fresh load: focus at the start of the page
+    page.keyboard.press("Tab")  # the skip link comes first, and shows when focused
+    expect(page.locator(".skip-link")).to_be_focused()
+    expect(page.locator(".skip-link")).to_be_in_viewport()
+    expect(page.get_by_role("heading", name="Your decision")).to_be_visible()
+    page.get_by_label("Comment").fill("Two hours, then close it again.")
+    page.get_by_label("Comment").focus()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Approve")).to_be_focused()
+    shot(page, "approve-on-the-web")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status").first).to_contain_text(
+        "You approved this request. The request is now approved."
+    )
+    decision = page.locator("article.decision")
+    expect(decision).to_contain_text("web")
+    expect(decision).to_contain_text("bob")  # the signed-in user, as evidence
+    expect(page.get_by_role("heading", name="Your decision")).to_have_count(0)
