@@ -103,11 +103,14 @@ def _step(report: ConfigReport, name: str, action: Callable[[], str]) -> bool:
 
 
 def _token(flow: Mailflow) -> str:
+    if flow.connection is None:
+        return "no OAuth in use: SMTP and IMAP log in with the stored passwords"
     # Refresh for real: a cached access token would hide a revoked grant or expired secret.
-    flow.connection.tokens.access_token(force_refresh=True)
-    if flow.application.mode == "delegated":
+    flow.graph.tokens.access_token(force_refresh=True)
+    if flow.application is not None and flow.application.mode == "delegated":
         return f"a token for {flow.settings.smtp_user} was obtained (delegated)"
-    return f"an app-only token for {flow.application.name} was obtained"
+    name = flow.application.name if flow.application else "the application"
+    return f"an app-only token for {name} was obtained"
 
 
 def _test_mail(flow: Mailflow, to: str | None) -> str:
@@ -127,7 +130,7 @@ def _test_mail(flow: Mailflow, to: str | None) -> str:
 def _folder(flow: Mailflow) -> str:
     mailbox = flow.reply_mailbox()
     folder_id = mailbox.resolve_folder(flow.settings.email_reply_folder)
-    client = flow.connection.client
+    client = flow.graph.client
     address = flow.settings.reply_address or ""
     listing = client.get_json(
         f"users/{segment(address)}/mailFolders/{segment(folder_id)}",
@@ -166,7 +169,7 @@ def _loopback(flow: Mailflow, wait_seconds: float, sleep: Callable[[float], None
         text="Approved\n\nThis is replygate's loop-back test; it is removed automatically.",
     )
     flow.sender.send(mail)
-    client = flow.connection.client
+    client = flow.graph.client
     mailbox = flow.reply_mailbox()
     target = mailbox.resolve_folder(flow.settings.email_reply_folder)
     # When From and reply address are one mailbox, the sent copy has the same subject.
@@ -247,7 +250,7 @@ def create_reply_rule(container: Container) -> str:
             "actions": {"moveToFolder": folder_id, "stopProcessingRules": True},
         }
         try:
-            flow.connection.client.post_json(
+            flow.graph.client.post_json(
                 f"users/{segment(address)}/mailFolders/inbox/messageRules",
                 mailbox=address,
                 json=rule,

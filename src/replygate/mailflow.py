@@ -16,35 +16,51 @@ from replygate.errors import AuthorizationNeeded, ConfigurationError
 from replygate.graph.auth import CertificateCredential, OAuthAppConfig, TimeoutSession
 from replygate.graph.clouds import CloudName, Mode
 from replygate.graph.connection import GraphConnection, connect
+from replygate.imap import ImapReplyMailbox, ImapSettings
 from replygate.services.applications import CERTIFICATE_PURPOSE, SECRET_PURPOSE
-from replygate.services.configuring import EmailSettings, current_settings
+from replygate.services.configuring import EmailSettings, current_settings, stored_passwords
 from replygate.services.mail_ports import MailSender, ReplyMailbox
 from replygate.services.ports import OAuthApplication
+from replygate.smtp import Basic, NoAuth, SmtpMailSender, SmtpSettings
 
 TOKEN_CACHE_PURPOSE = "token cache"  # noqa: S105 - a label, not a password
 
 
 @dataclass
 class Mailflow:
+    """The transports in force: Graph (OAuth), or SMTP for sending and IMAP for reading."""
+
     settings: EmailSettings
-    application: OAuthApplication
-    connection: GraphConnection
+    application: OAuthApplication | None
+    connection: GraphConnection | None  # None when neither side uses OAuth
     container: Container
+    smtp: MailSender | None = None  # basic/none SMTP auth: sends instead of Graph
+    imap: ImapReplyMailbox | None = None  # basic IMAP auth: reads instead of Graph
+
+    @property
+    def graph(self) -> GraphConnection:
+        if self.connection is None:
+            raise ConfigurationError("this step needs OAuth (Microsoft Graph) in Email Settings")
+        return self.connection
 
     @property
     def sender(self) -> MailSender:
-        return self.connection.sender
+        return self.smtp if self.smtp is not None else self.graph.sender
 
     def reply_mailbox(self) -> ReplyMailbox:
+        if self.imap is not None:
+            return self.imap
         address = self.settings.reply_address
         if not address:
             raise ConfigurationError("no Approval Reply Address or SMTP From Address is set")
-        return self.connection.mailbox(address)
+        return self.graph.mailbox(address)
 
     def save_tokens(self) -> None:
         """Write MSAL's cache back when a refresh changed it (encrypted at rest)."""
+        if self.connection is None or self.application is None or self.application.id is None:
+            return
         tokens = self.connection.tokens
-        if not tokens.cache_changed or self.application.id is None:
+        if not tokens.cache_changed:
             return
         blob = tokens.serialized_cache()
         with self.container.uow() as uow:
@@ -55,7 +71,10 @@ class Mailflow:
                 uow.commit()
 
     def close(self) -> None:
-        self.connection.close()
+        if self.connection is not None:
+            self.connection.close()
+        if self.imap is not None:
+            self.imap.close()
 
 
 def app_config(
@@ -106,8 +125,18 @@ def open_mailflow(container: Container) -> Mailflow:
     if current is None:
         raise ConfigurationError("Email Settings are not saved yet", fix="fill in Email Settings")
     _, settings = current
-    if settings.smtp_auth_type != "oauth" or not settings.smtp_oauth_application:
-        raise ConfigurationError("only OAuth (Microsoft Graph) mail is wired in this version")
+    uses_graph = "oauth" in (settings.smtp_auth_type, settings.imap_auth_type)
+    app, connection = _graph(container, settings) if uses_graph else (None, None)
+    smtp = _smtp(container, settings) if settings.smtp_auth_type != "oauth" else None
+    imap = _imap(container, settings) if settings.imap_auth_type != "oauth" else None
+    return Mailflow(settings, app, connection, container, smtp, imap)
+
+
+def _graph(
+    container: Container, settings: EmailSettings
+) -> tuple[OAuthApplication, GraphConnection]:
+    if not settings.smtp_oauth_application:
+        raise ConfigurationError("no SMTP OAuth Application is chosen in Email Settings")
     with container.uow() as uow:
         app = uow.applications.by_name(settings.smtp_oauth_application)
         if app is None or app.id is None:
@@ -132,8 +161,46 @@ def open_mailflow(container: Container) -> Mailflow:
     verify: object = True
     if container.settings.ca_bundle is not None:
         verify = ssl.create_default_context(cafile=str(container.settings.ca_bundle))
-    connection = connect(config, cache, http_client=msal_http_client(container), verify=verify)
-    return Mailflow(settings, app, connection, container)
+    return app, connect(config, cache, http_client=msal_http_client(container), verify=verify)
+
+
+def _tls(container: Container) -> ssl.SSLContext | None:
+    bundle = container.settings.ca_bundle
+    return ssl.create_default_context(cafile=str(bundle)) if bundle else None
+
+
+def _smtp(container: Container, settings: EmailSettings) -> MailSender:
+    passwords = stored_passwords(container.uow(), container.secrets)
+    credentials: Basic | NoAuth = NoAuth()
+    if settings.smtp_auth_type == "basic":
+        credentials = Basic(settings.smtp_username or "", passwords.get("smtp", ""))
+    return SmtpMailSender(
+        SmtpSettings(
+            settings.smtp_host or "",
+            settings.smtp_port,
+            settings.smtp_security,
+            credentials,
+            ssl_context=_tls(container),
+        ),
+        clock=container.clock.now,
+    )
+
+
+def _imap(container: Container, settings: EmailSettings) -> ImapReplyMailbox:
+    passwords = stored_passwords(container.uow(), container.secrets)
+    return ImapReplyMailbox(
+        ImapSettings(
+            settings.imap_host or settings.smtp_host or "",
+            settings.imap_port,
+            settings.imap_security,
+            Basic(
+                settings.imap_username or settings.smtp_username or "",
+                passwords.get("imap") or passwords.get("smtp", ""),
+            ),
+            ssl_context=_tls(container),
+        ),
+        mailbox=settings.reply_address,
+    )
 
 
 def record_authorisation(

@@ -76,7 +76,7 @@ class ImapReplyMailbox:
         use_move: bool = True,
     ) -> None:
         self.settings = settings
-        self.mailbox = mailbox or getattr(settings.credentials, "username", settings.host)
+        self.mailbox: str = mailbox or str(getattr(settings.credentials, "username", settings.host))
         self.page_size = page_size
         self.use_move = use_move  # False forces COPY + STORE \Deleted + UID EXPUNGE
         self._lock = threading.Lock()

@@ -244,9 +244,11 @@ def _transmit(
     email: OutboundEmail,
 ) -> SendResult:
     if item.draft_id and item.internet_message_id and item.mailbox:
-        # An earlier attempt created the draft: the transport finds out whether it was sent.
+        # An earlier attempt created the draft: the transport finds out whether it was sent
+        # (Graph), or sends the same message again with the same Message-ID (SMTP keeps no
+        # draft across a restart, so at-least-once is the best it can do).
         progress = SendProgress(item.mailbox, item.draft_id, item.internet_message_id)
-        return ctx.sender.resume(progress)
+        return ctx.sender.send(to_outbound(email), resume=progress)
     progress = ctx.sender.create_draft(to_outbound(email))
     with uow_factory() as uow:
         uow.outbox.record_progress(

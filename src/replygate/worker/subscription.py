@@ -38,6 +38,8 @@ class StoredSubscription:
 
 def eligible(flow: Mailflow, public_url: str) -> str | None:
     """Why no subscription can be made, or None when one can."""
+    if flow.connection is None or flow.application is None or flow.imap is not None:
+        return "the reply folder is not read through Microsoft Graph"
     parts = urlsplit(public_url)
     unreachable = parts.scheme != "https" or parts.hostname in ("localhost", "127.0.0.1", "::1")
     emulated = flow.application.cloud == "custom"  # the emulator reaches loopback; Graph cannot
@@ -96,7 +98,7 @@ def keep_subscription(container: Container, flow: Mailflow, folder_id: str) -> s
     address = flow.settings.reply_address or ""
     key = f"{address.lower()}|{flow.settings.email_reply_folder}"
     stored = _load_safely(container)
-    graph = GraphSubscriptions(flow.connection.client, address)
+    graph = GraphSubscriptions(flow.graph.client, address)
     now = container.clock.now()
     if stored is not None and stored.resource_key == key and stored.expires_at - now > RENEW_BEFORE:
         return "subscribed"
