@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.figures import Figure, render
 
-BENCHMARKS = ["startup"]
+BENCHMARKS = ["startup", "sending", "reading"]
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 

@@ -1,0 +1,265 @@
+"""Reading replies: Graph cost of a backlog, drain time against the throttle, parse time,
+decision latency.
+
+The backlog: 2,000 replies (the sample replies, re-addressed to 2,000 requests marked as
+sent) plus 200 unrelated mails, drained by the real worker's rounds with the emulator's
+limits scaled down and the client's budget set to match. The worker's send step is left
+out here (decisions queue confirmations; sending has its own benchmark), so every Graph
+request counted is the reader's.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bench import backlog
+from bench.figures import Figure
+from bench.harness import Bench, bench_environment, configure, percentile, transports
+from replygate.db.tables import DecisionRow, InboundLedgerRow
+from replygate.graph.client import Budget
+from replygate.mail.understanding import understand
+from replygate.services.sending import SendReport
+from replygate.worker.loops import Worker
+
+COMMAND = "python -m bench reading"
+REPLIES = 2000
+UNRELATED = 200
+# Microsoft: 10,000 requests per 600 s and 4 in flight per app and mailbox. Scaled down so
+# the budget binds during the drain: 600 requests per 20 s window, 4 in flight.
+LIMIT, WINDOW, CONCURRENT = 600, 20, 4
+POLLING = 5  # seconds: the shortest polling interval the settings allow (default 15)
+LATENCY_SAMPLES = 12
+PARSE_REPEAT = 30
+
+
+class ReadingWorker(Worker):
+    """The worker with its send step left out: only the reader's requests are counted."""
+
+    def _send(self) -> SendReport:
+        return SendReport()
+
+
+@dataclass
+class Drain:
+    seconds: float
+    processed: int
+    untouched: int
+    quota_requests: int  # as Microsoft counts: each $batch step counts, the envelope not
+    round_trips: int  # HTTP requests: the $batch envelope counts once, its steps not
+    throttled: int
+    by_endpoint: dict[str, int]
+
+
+def _steps_and_envelopes(counters: dict[str, Any]) -> tuple[int, int, dict[str, int]]:
+    steps = envelopes = 0
+    by_endpoint: dict[str, int] = {}
+    for row in counters["value"]:
+        endpoint, count = str(row["endpoint"]), int(row["requests"])
+        by_endpoint[endpoint] = by_endpoint.get(endpoint, 0) + count
+        if endpoint.endswith("/$batch"):
+            envelopes += count
+        elif endpoint.endswith(("/move", "/permanentDelete")):  # only ever sent in a $batch
+            steps += count
+    return steps, envelopes, by_endpoint
+
+
+def drain_backlog(bench: Bench) -> Drain:
+    samples = backlog.samples()
+    approvers = [samples[i % len(samples)].sender for i in range(REPLIES)]
+    sent = backlog.create_sent_requests(bench.container, approvers)
+    time.sleep(1.05)  # mail in the second the folder was configured counts as older
+    order = list(range(REPLIES + UNRELATED))
+    random.Random(7).shuffle(order)
+    for serial in order:
+        if serial < REPLIES:
+            raw = backlog.reply_to(samples[serial % len(samples)], sent[serial], serial)
+        else:
+            raw = backlog.unrelated(serial)
+        bench.deliver(raw)
+    bench.reset_counters()
+    bench.throttle(LIMIT, WINDOW, CONCURRENT)
+    worker = ReadingWorker(bench.container)
+    processed = untouched = 0
+    start = time.perf_counter()
+    try:
+        while True:
+            report = worker.run_once()
+            if report.errors:
+                raise RuntimeError(f"worker round failed: {report.errors}")
+            assert report.read is not None
+            processed += report.read.disposed
+            untouched += report.read.untouched
+            if report.read.read == 0:
+                break
+    finally:
+        worker.close()
+    seconds = time.perf_counter() - start
+    counters = bench.counters()
+    steps, envelopes, by_endpoint = _steps_and_envelopes(counters)
+    total = int(counters["totals"]["requests"])
+    return Drain(
+        seconds=seconds,
+        processed=processed,
+        untouched=untouched,
+        quota_requests=total - envelopes,
+        round_trips=total - steps,
+        throttled=int(counters["totals"]["throttled"]),
+        by_endpoint=by_endpoint,
+    )
+
+
+def decision_latency(bench: Bench) -> list[float]:
+    """Reply delivered -> decision committed, with the worker polling every POLLING s."""
+    samples = [s for s in backlog.samples() if s.name.startswith("001-")]
+    approvers = [samples[0].sender] * LATENCY_SAMPLES
+    sent = backlog.create_sent_requests(bench.container, approvers)
+    worker = ReadingWorker(bench.container)
+    stop = threading.Event()
+    loop = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
+    loop.start()
+    latencies = []
+    rng = random.Random(11)
+    try:
+        for index, request in enumerate(sent):
+            time.sleep(rng.uniform(0, POLLING))  # arrive at a random point of the interval
+            raw = backlog.reply_to(samples[0], request, 100_000 + index)
+            start = time.perf_counter()
+            bench.deliver(raw)
+            while not _decided(bench, request.request_id):
+                if time.perf_counter() - start > 4 * POLLING + 30:
+                    raise RuntimeError(f"no decision for {request.request_id}")
+                time.sleep(0.01)
+            latencies.append(time.perf_counter() - start)
+    finally:
+        stop.set()
+        loop.join(timeout=60)
+        worker.close()
+    return latencies
+
+
+def _decided(bench: Bench, request_id: str) -> bool:
+    with bench.container.engine.connect() as connection:
+        found = connection.scalar(
+            select(func.count())
+            .select_from(DecisionRow)
+            .where(DecisionRow.request_id == request_id)
+        )
+    return bool(found)
+
+
+def parse_times() -> list[float]:
+    """Per sample: the median of PARSE_REPEAT runs of ``understand()``, in seconds."""
+    per_sample = []
+    for sample in backlog.samples():
+        understand(sample.raw)  # warm caches (regexes, codecs)
+        runs = []
+        for _ in range(PARSE_REPEAT):
+            start = time.perf_counter()
+            understand(sample.raw, instance="prod")
+            runs.append(time.perf_counter() - start)
+        per_sample.append(statistics.median(runs))
+    return per_sample
+
+
+def _ledger_summary(bench: Bench) -> dict[str, int]:
+    with bench.container.engine.connect() as connection:
+        rows = connection.execute(
+            select(InboundLedgerRow.outcome, func.count()).group_by(InboundLedgerRow.outcome)
+        ).all()
+    return {str(outcome): int(count) for outcome, count in rows}
+
+
+def run() -> list[Figure]:
+    parse = parse_times()
+    with (
+        bench_environment(instance="prod") as bench,
+        transports(budget=Budget(concurrency=CONCURRENT, requests=LIMIT, window=WINDOW)),
+    ):
+        configure(bench, polling=POLLING)
+        drain = drain_backlog(bench)
+        print(f"reading: outcomes {_ledger_summary(bench)}; requests {drain.by_endpoint}")
+        latencies = decision_latency(bench)
+    per_reply = drain.quota_requests / drain.processed
+    trips = drain.round_trips / drain.processed
+    floor = (math.ceil(drain.quota_requests / LIMIT) - 1) * WINDOW
+    limits = f"{LIMIT} requests / {WINDOW} s, {CONCURRENT} in flight"
+    backlog_note = (
+        f"{drain.processed} replies of {REPLIES} + {UNRELATED} unrelated ({drain.untouched} "
+        f"left untouched), emulator and client budget at {limits}"
+    )
+    p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
+    return [
+        Figure(
+            f"Graph requests per processed reply ({backlog_note}; each $batch step counts)",
+            per_reply,
+            "requests",
+            "<= 1.05",
+            per_reply <= 1.05,
+            COMMAND,
+        ),
+        Figure(
+            "HTTP round trips per processed reply (a $batch counts once)",
+            trips,
+            "round trips",
+            "<= 0.1",
+            trips <= 0.1,
+            COMMAND,
+        ),
+        Figure(
+            "429 answers caused while draining",
+            drain.throttled,
+            "",
+            "0",
+            drain.throttled == 0,
+            COMMAND,
+        ),
+        Figure(
+            f"Backlog drain time ({drain.quota_requests} requests; the limits allow it in "
+            f"{floor} s at best)",
+            drain.seconds,
+            "s",
+            f"<= 1.5 x {floor} s = {1.5 * floor:.0f} s",
+            drain.seconds <= 1.5 * floor,
+            COMMAND,
+        ),
+        Figure(
+            f"Parse time per message, median over {len(parse)} samples (`understand()`)",
+            statistics.median(parse) * 1000,
+            "ms",
+            "< 5 ms",
+            statistics.median(parse) < 0.005,
+            COMMAND,
+        ),
+        Figure(
+            "Parse time per message, p95 over the samples",
+            percentile(parse, 0.95) * 1000,
+            "ms",
+            "< 20 ms",
+            percentile(parse, 0.95) < 0.020,
+            COMMAND,
+        ),
+        Figure(
+            f"Decision latency p50, polling every {POLLING} s ({len(latencies)} replies)",
+            p50,
+            "s",
+            f"<= {POLLING / 2 + 1:.1f} s (half the interval + 1 s)",
+            p50 <= POLLING / 2 + 1,
+            COMMAND,
+        ),
+        Figure(
+            f"Decision latency p95, polling every {POLLING} s",
+            p95,
+            "s",
+            f"<= {POLLING + 1} s (the interval + 1 s)",
+            p95 <= POLLING + 1,
+            COMMAND,
+        ),
+    ]
