@@ -116,7 +116,7 @@ def server(emu: RunningEmulator, tmp_path: Path) -> Iterator[Server]:
         thread.join(20)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # closed when the browser tests are done
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/system-deps.sh` (Debian's chromium)")
