@@ -158,3 +158,13 @@ def test_the_sign_out_link_follows_the_cloud(container: Container) -> None:
     assert oauth.sign_out_url(app) == (
         f"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/logout"
     )
+
+
+def test_a_query_callback_is_handled_like_form_post(
+    client: TestClient, container: Container
+) -> None:
+    save_email_settings(container)
+    signed_in(client, container, "root", Role.ADMIN)
+    answer = client.get("/oauth/callback?code=abc&state=unknown", follow_redirects=False)
+    assert answer.status_code == 303
+    assert "does not match an Authorize in progress" in client.get(answer.headers["location"]).text
