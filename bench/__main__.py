@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.figures import Figure, render
 
-BENCHMARKS = ["startup", "sending", "reading"]
+BENCHMARKS = ["startup", "api", "sending", "reading"]
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 

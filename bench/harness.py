@@ -8,8 +8,11 @@ client's budget and the sender's pacing are set through ``replygate.mailflow.con
 from __future__ import annotations
 
 import functools
+import socket
 import statistics
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -117,7 +120,10 @@ def transports(budget: Budget | None = None, pacing: Pacing | None = None) -> It
 
 @contextmanager
 def bench_environment(
-    *, instance: str = "bench", database_url: str | None = None
+    *,
+    instance: str = "bench",
+    database_url: str | None = None,
+    public_url: str = "https://127.0.0.1:8443",
 ) -> Iterator[Bench]:
     with tempfile.TemporaryDirectory(prefix="replygate-bench-") as tmp:
         root = Path(tmp)
@@ -126,7 +132,7 @@ def bench_environment(
                 "data_dir": root / "data",
                 "instance": instance,
                 "ca_bundle": emu.ca_file,
-                "public_url": "https://127.0.0.1:8443",
+                "public_url": public_url,
             }
             if database_url:
                 overrides["database_url"] = database_url
@@ -137,6 +143,41 @@ def bench_environment(
                     yield Bench(emu, control, container, root)
                 finally:
                     container.engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def web_app(container: Container, port: int) -> Iterator[None]:
+    """replygate's web app (background loops off) over plain HTTP on loopback, in a thread:
+    the emulator reaches loopback URLs, so change notifications can be delivered."""
+    import uvicorn
+
+    from replygate.web.app import create_app
+
+    config = uvicorn.Config(
+        create_app(container, workers=False),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def percentile(values: list[float], share: float) -> float:
