@@ -10,7 +10,7 @@ touched.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -118,13 +118,19 @@ def requests(site: Site) -> list[Created]:
             for d in drafts]  # fmt: skip
 
 
+@pytest.fixture
+def site(emu: RunningEmulator, tmp_path: Path) -> Iterator[Site]:
+    made = make_site(emu, tmp_path / "data", FOLDER)
+    yield made
+    made.container.engine.dispose()
+
+
 @pytest.mark.parametrize(
     "point", ["before_send", "after_send", "before_dispose", "after_dispose", "before_cursor"]
 )
 def test_killed_worker_restarts_without_doing_anything_twice(
-    emu: RunningEmulator, control: httpx.Client, tmp_path: Path, point: str
+    site: Site, emu: RunningEmulator, control: httpx.Client, tmp_path: Path, point: str
 ) -> None:
-    site = make_site(emu, tmp_path / "data", FOLDER)
     created = requests(site)
     approve = reply_mail("alice@contoso.test", created[0], "Approved")
     reject = reply_mail("alice@contoso.test", created[1], "Rejected, not before the freeze")
