@@ -20,14 +20,12 @@ Deliveries are claimed from their queue like the outbox (safe across replicas) a
 retried with exponential backoff; every attempt is logged (status, duration, error).
 URLs resolving to loopback, link-local (cloud metadata), private or otherwise non-global
 addresses are refused, at subscription time and again before every POST, unless the
-address is inside an allowed network (setting ``webhook_allow_networks``).
+address is inside an allowed network (setting ``webhook_allow_networks``). Signing and URL
+checks live in ``webhook_safety`` and are re-exported here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
 import json
 import logging
 import random
@@ -35,7 +33,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,17 +50,22 @@ from replygate.services.webhook_ports import (
     Subscription,
     WebhookPoster,
 )
+from replygate.services.webhook_safety import REPLAY_WINDOW as REPLAY_WINDOW
+from replygate.services.webhook_safety import Network
+from replygate.services.webhook_safety import callback_secret as callback_secret
+from replygate.services.webhook_safety import check_url as check_url
+from replygate.services.webhook_safety import parse_networks as parse_networks
+from replygate.services.webhook_safety import sign as sign
+from replygate.services.webhook_safety import verify_signature as verify_signature
 
 log = logging.getLogger(__name__)
 
 SECRET_PURPOSE = "webhook secret"  # noqa: S105 - a purpose label, as in ENCRYPTED_COLUMNS
 SIGNATURE_HEADER = "X-Replygate-Signature"
-REPLAY_WINDOW = timedelta(minutes=5)
 CLAIM_FOR = timedelta(minutes=2)
 FIRST_RETRY = timedelta(seconds=10)
 MAX_BACKOFF = timedelta(hours=1)
 MAX_ATTEMPTS = 10
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 # -- events ------------------------------------------------------------------------------
@@ -131,72 +134,6 @@ def record_mail_sent(uow: UnitOfWork, kind: str, request_id: str | None) -> None
 def record_mail_failed(uow: UnitOfWork, kind: str, request_id: str | None, error: str) -> None:
     if kind == "request_mail":
         record_event(uow, Event.DELIVERY_FAILED, request_id, error=error[:2000])
-
-
-# -- signatures --------------------------------------------------------------------------
-
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={digest.hexdigest()}"
-
-
-def verify_signature(
-    secret: str, header: str, body: bytes, now: datetime, window: timedelta = REPLAY_WINDOW
-) -> bool:
-    """What a receiver does: the HMAC matches and the timestamp is within the window."""
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    try:
-        timestamp = int(parts["t"])
-    except (KeyError, ValueError):
-        return False
-    if abs(now.timestamp() - timestamp) > window.total_seconds():
-        return False
-    expected = sign(secret, body, timestamp).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, parts.get("v1", ""))
-
-
-def callback_secret(key: bytes, request_id: str) -> str:
-    """The secret that signs a request's own callbacks (derived: nothing more to store)."""
-    derived = hmac.new(key, b"replygate:callback:" + request_id.encode(), hashlib.sha256)
-    return "whsec_" + derived.hexdigest()
-
-
-# -- URL safety --------------------------------------------------------------------------
-
-
-def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
-    try:
-        return tuple(ipaddress.ip_network(value.strip(), strict=False) for value in values)
-    except ValueError as error:
-        raise InvalidInput(f"webhook_allow_networks: {error}") from None
-
-
-def check_url(url: str, resolve: Resolver, allowed: Sequence[Network] = ()) -> None:
-    """Refuse URLs that are not http(s) or reach a non-global address not allowed."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(f"webhook URL {url[:200]!r}: must be an absolute http(s) URL")
-    if parts.username or parts.password:
-        raise InvalidInput("webhook URL: credentials in the URL are not accepted")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        addresses = resolve(parts.hostname, port)
-    except (OSError, ValueError) as error:
-        raise InvalidInput(f"webhook URL: {parts.hostname} cannot be resolved ({error})") from None
-    for text in addresses:
-        address = ipaddress.ip_address(text.split("%", 1)[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if address.is_global and not address.is_multicast:
-            continue
-        if any(address in network for network in allowed):
-            continue
-        raise InvalidInput(
-            f"webhook URL: {parts.hostname} resolves to {address}, a loopback, link-local, "
-            "private or metadata address",
-            fix="use a public address, or add its network to REPLYGATE_WEBHOOK_ALLOW_NETWORKS",
-        )
 
 
 # -- subscriptions -----------------------------------------------------------------------

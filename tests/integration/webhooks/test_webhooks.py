@@ -11,6 +11,7 @@ from sqlalchemy import select
 from replygate.bootstrap import Container
 from replygate.db.tables import WebhookDeliveryRow, WebhookSubscriptionRow
 from replygate.domain.model import Channel, Decision, Verdict
+from replygate.errors import InvalidInput
 from replygate.services import webhooks
 from replygate.services.account_ports import Role
 from replygate.services.webhook_ports import Event
@@ -212,7 +213,7 @@ REFUSED = [
 
 @pytest.mark.parametrize("url", REFUSED)
 def test_non_public_addresses_are_refused(url: str) -> None:
-    with pytest.raises(webhooks.InvalidInput, match="loopback, link-local, private or metadata"):
+    with pytest.raises(InvalidInput, match="loopback, link-local, private or metadata"):
         webhooks.check_url(url, resolve)
 
 
@@ -220,17 +221,17 @@ def test_non_public_addresses_are_refused(url: str) -> None:
     "url", ["ftp://example.com/", "http://user:pw@example.com/", "/relative", "http://"]
 )
 def test_malformed_urls_are_refused(url: str) -> None:
-    with pytest.raises(webhooks.InvalidInput):
+    with pytest.raises(InvalidInput):
         webhooks.check_url(url, lambda host, port: ["93.184.216.34"])
 
 
 def test_allowed_networks_are_explicit() -> None:
     allowed = webhooks.parse_networks(["10.0.0.0/8"])
     webhooks.check_url("http://10.1.2.3/hook", resolve, allowed)
-    with pytest.raises(webhooks.InvalidInput):
+    with pytest.raises(InvalidInput):
         webhooks.check_url("http://169.254.169.254/", resolve, allowed)
     # A name is refused when any of its addresses is not allowed.
-    with pytest.raises(webhooks.InvalidInput):
+    with pytest.raises(InvalidInput):
         webhooks.check_url("http://mixed.example/", lambda h, p: ["93.184.216.34", "10.0.0.1"])
     webhooks.check_url("http://public.example/", lambda h, p: ["93.184.216.34"])
 
