@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
+from sqlalchemy.exc import DBAPIError
+
 from replygate.bootstrap import Container
 from replygate.errors import ReplygateError
 from replygate.mail.compose import MailContext
@@ -91,6 +93,11 @@ class Worker:
             report.errors[name] = str(error)
             if self.last_errors.get(name) != str(error):  # say it once, not every round
                 log.warning("%s: %s", name, error)
+        except DBAPIError as error:  # database down, restarting or full: say so plainly
+            reason = " ".join(str(error.orig).split())[:300]
+            report.errors[name] = f"the database failed: {reason}"
+            if name not in self.last_errors:  # once per outage, not every round
+                log.error("%s: the database failed (the loops retry): %s", name, reason)
         except Exception as error:  # one bad round must not stop the loops
             report.errors[name] = f"unexpected: {error!r}"
             log.exception("%s failed unexpectedly", name)
