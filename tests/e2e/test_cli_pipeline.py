@@ -236,3 +236,40 @@ def test_usage_and_connection_errors_exit_4(server: Server, tmp_path: Path) -> N
     )
     assert down.returncode == 4
     assert "cannot reach" in down.stderr
+
+
+def test_a_terminal_gets_the_live_table(server: Server) -> None:
+    import os
+    import pty
+    import threading
+
+    leader, follower = pty.openpty()
+    env = {**server.env, "COLUMNS": "100", "LINES": "30", "TERM": "xterm-256color"}
+    command = [sys.executable, "-m", "replygate", "request", "create", "--title", "Deploy 7"]
+    command += ["--approver", "ann@contoso.test", "--wait", "--timeout", "60s"]
+    process = subprocess.Popen(command, env=env, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks: list[bytes] = []
+
+    def drain() -> None:  # read as it comes: a full terminal buffer would block the CLI
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed with the process
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    request_id = created_id(server, "Deploy 7")
+    decide(server, request_id, "ann@contoso.test", Verdict.APPROVE)
+    assert process.wait(60) == 0
+    reader.join(10)
+    os.close(leader)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert "approver" in text  # the table's header
+    assert "ann@contoso.test" in text
+    assert "approved: from the test" in text
+    assert f"RG-default-{request_id}: approved" in text
