@@ -58,10 +58,10 @@ from tests.support.workers import WorkerPool, WorkerProcess, wait_for
 pytestmark = pytest.mark.postgres
 log = logging.getLogger(__name__)
 FOLDER = "Inbox/Approvals"
-LEASE = "6"  # seconds: a killed reader's folder is taken over this long after its death
+LEASE = "4"  # seconds: a killed reader's folder is taken over this long after its death
 # Outbox claims of a killed worker come back after 15 s (5 minutes in production): long
 # enough that a live worker always finishes its batch of 10 first.
-ENV = {"RG_TEST_FAST": "1", "RG_TEST_CLAIM_SECONDS": "15", "RG_TEST_INTERVAL": "0.5"}
+ENV = {"RG_TEST_FAST": "1", "RG_TEST_CLAIM_SECONDS": "15", "RG_TEST_INTERVAL": "0.2"}
 
 
 @pytest.fixture

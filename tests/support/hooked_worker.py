@@ -80,11 +80,11 @@ def install_fast_mode() -> None:
         original_init(self, client, pacing=pacing or sender.Pacing(messages=1_000_000))
 
     sender.GraphMailSender.__init__ = init  # type: ignore[method-assign]
-    interval = float(os.environ.get("RG_TEST_INTERVAL", "0.5"))
+    pace = float(os.environ.get("RG_TEST_INTERVAL", "0.5"))
     original_run = Worker.run_forever
 
-    def run_forever(self: Worker, stop: threading.Event, interval_: float = 2.0) -> None:
-        original_run(self, stop, interval)
+    def run_forever(self: Worker, stop: threading.Event, interval: float = 2.0) -> None:
+        original_run(self, stop, pace)  # the test's pace, not the given interval
 
     Worker.run_forever = run_forever  # type: ignore[method-assign]
 
