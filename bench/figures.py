@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ class Figure:
     goal: str
     meets_goal: bool
     command: str
+    detail: str = ""  # where the value comes from, printed under the table
 
 
 def machine_line() -> str:
@@ -44,5 +46,9 @@ def render(figures: list[Figure]) -> str:
     ]
     for f in figures:
         met = "yes" if f.meets_goal else "**no**"
-        lines.append(f"| {f.name} | {f.value:.3g} {f.unit} | {f.goal} | {met} | `{f.command}` |")
+        value = "not measured" if math.isnan(f.value) else f"{f.value:.3g} {f.unit}".strip()
+        lines.append(f"| {f.name} | {value} | {f.goal} | {met} | `{f.command}` |")
+    details = [f"- **{f.name}**: {f.detail}" for f in figures if f.detail]
+    if details:
+        lines += ["", "## Where the figures come from", "", *details]
     return "\n".join(lines) + "\n"

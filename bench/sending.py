@@ -93,6 +93,10 @@ def run() -> list[Figure]:
             f"<= {PER_MINUTE}",
             most <= PER_MINUTE and len(stamps) == REQUESTS and inbox == REQUESTS,
             COMMAND,
+            detail=f"The sender's `Pacing` set to {PER_MINUTE} per {MINUTE:.0f} s through "
+            "`replygate.mailflow.connect`; the real worker (`Worker.run_once(read=False)`) "
+            "sends until the outbox is empty; the window is counted over the outbox rows' "
+            "`sent_at`. Each request goes to 2 approvers in one message.",
         ),
         Figure(
             f"Send throughput {scaled}",

@@ -199,8 +199,9 @@ def assert_decided_once(container: Container, requests: list[tuple[str, str]]) -
     assert {states[r] for r, _ in requests} == {"approved"}
 
 
+@pytest.mark.parametrize("count", [8, pytest.param(24, marks=pytest.mark.slow)])
 def test_throttling_and_failures_lose_nothing_and_repeat_nothing(
-    emu: RunningEmulator, control: httpx.Client, container: Container, wire: Recorder
+    emu: RunningEmulator, control: httpx.Client, container: Container, wire: Recorder, count: int
 ) -> None:
     configure(container, emu, mode="app-only", folder="Inbox")
     time.sleep(1.05)  # mail in the second the folder was configured counts as older
@@ -210,12 +211,13 @@ def test_throttling_and_failures_lose_nothing_and_repeat_nothing(
     # A small quota, so the emulator's own throttle answers 429 with Retry-After as well.
     limits = {"requests_per_window": 12, "window_seconds": 3}
     control.put("/_emu/throttling", json=limits).raise_for_status()
-    requests = create(container, 8)
+    requests = create(container, count)
     tokens = [token for _, token in requests]
     worker = Worker(container)
     settle(worker, lambda: outbox_open(container) == 0)
     reply_to_requests(control, "alice@contoso.test", "Approved", tokens)
-    reply_to_requests(control, "bob@contoso.test", "Rejected", tokens[:4])  # too late: closed
+    late = tokens[: count // 2]
+    reply_to_requests(control, "bob@contoso.test", "Rejected", late)  # too late: closed
     settle(
         worker,
         lambda: len(messages(control, SHARED, "inbox")) == 1 and outbox_open(container) == 0,
@@ -232,7 +234,7 @@ def test_throttling_and_failures_lose_nothing_and_repeat_nothing(
             assert sum(s.startswith(f"[{token}]") for s in subjects) == 1
     assert_decided_once(container, requests)
     replies = int(scalar(container, select(func.count()).select_from(InboundLedgerRow)))
-    assert replies == len(tokens) + 4 + 1  # Alice's, Bob's and the newsletter, once each
+    assert replies == len(tokens) + len(late) + 1  # Alice's, Bob's, the newsletter: once each
     assert [m["subject"] for m in messages(control, SHARED, "inbox")] == ["Weekly news"]
 
     # Retry-After obeyed: after a 429 or 503 that named a wait, the next call (the client
