@@ -66,6 +66,12 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(pages.router)
 
 
+def _api_tags() -> list[dict[str, str]]:
+    from replygate.web.api import TAGS
+
+    return TAGS
+
+
 def _health_checks(registry: HealthRegistry) -> None:
     registry.register("database", database_check)
     registry.register(credential_health.NAME, credential_health.credential_check)
@@ -98,6 +104,7 @@ def create_app(container: Container, *, workers: bool = True) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(verify_csrf)],
         openapi_url="/api/openapi.json",
+        openapi_tags=_api_tags(),
         docs_url=None,  # FastAPI's docs pages load scripts from a CDN; the console vendors its own
         redoc_url=None,
     )

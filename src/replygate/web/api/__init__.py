@@ -17,3 +17,18 @@ def api_health(request: Request) -> JSONResponse:
 
 
 ROUTERS = (approvals.router, webhooks.router, _health)
+TAGS = [
+    {
+        "name": "approvals",
+        "description": "Approval requests: create (idempotent with `Idempotency-Key`), list, "
+        "read with approvers, decisions and timeline, cancel, and long-poll until closed. "
+        "Needs an API token with `approvals:read` / `approvals:write`.",
+    },
+    {
+        "name": "webhooks",
+        "description": "Global webhook subscriptions and their delivery log (`settings:*`). "
+        "Deliveries are signed: `X-Replygate-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "
+        '"<t>.<body>">`; refuse a `t` more than 5 minutes from your clock.',
+    },
+    {"name": "health", "description": "Whether replygate can do its job; no token needed."},
+]
