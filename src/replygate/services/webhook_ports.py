@@ -140,9 +140,12 @@ class PostResult:
 
 
 class WebhookPoster(Protocol):
-    """POSTs a body; raises ``OSError`` (or a subclass) when no answer came."""
+    """POSTs a body to ``url``, connecting to the address ``connect_to`` (TLS and ``Host``
+    still name the URL's host); raises ``OSError`` (or a subclass) when no answer came."""
 
-    def post(self, url: str, body: bytes, headers: dict[str, str]) -> PostResult: ...
+    def post(
+        self, url: str, body: bytes, headers: dict[str, str], *, connect_to: str
+    ) -> PostResult: ...
 
 
 class Resolver(Protocol):

@@ -61,8 +61,9 @@ def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
         raise InvalidInput(f"webhook_allow_networks: {error}") from None
 
 
-def check_url(url: str, resolve: Resolver, allowed: Sequence[Network] = ()) -> None:
-    """Refuse URLs that are not http(s) or reach a non-global address not allowed."""
+def check_url(url: str, resolve: Resolver, allowed: Sequence[Network] = ()) -> list[str]:
+    """Refuse URLs that are not http(s) or reach a non-global address not allowed; return
+    the vetted addresses, so the POST can go to one of them and not to a fresh lookup."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(f"webhook URL {url[:200]!r}: must be an absolute http(s) URL")
@@ -73,6 +74,8 @@ def check_url(url: str, resolve: Resolver, allowed: Sequence[Network] = ()) -> N
         addresses = resolve(parts.hostname, port)
     except (OSError, ValueError) as error:
         raise InvalidInput(f"webhook URL: {parts.hostname} cannot be resolved ({error})") from None
+    if not addresses:
+        raise InvalidInput(f"webhook URL: {parts.hostname} resolves to no address")
     for text in addresses:
         address = ipaddress.ip_address(text.split("%", 1)[0])
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
@@ -86,3 +89,4 @@ def check_url(url: str, resolve: Resolver, allowed: Sequence[Network] = ()) -> N
             "private or metadata address",
             fix="use a public address, or add its network to REPLYGATE_WEBHOOK_ALLOW_NETWORKS",
         )
+    return list(addresses)

@@ -256,7 +256,7 @@ def _deliver_one(
     error = ""
     permanent = False
     try:
-        check_url(item.url, ctx.resolve, ctx.allowed)
+        vetted = check_url(item.url, ctx.resolve, ctx.allowed)
         body = body_of(item)  # the same bytes on every attempt; only the signature changes
     except InvalidInput as refused:
         error, permanent = refused.message, True
@@ -269,7 +269,8 @@ def _deliver_one(
             SIGNATURE_HEADER: sign(_secret_for(ctx, item), body, int(now.timestamp())),
         }
         try:
-            result = ctx.poster.post(item.url, body, headers)
+            # Pinned to a vetted address: a second lookup could answer differently (rebinding).
+            result = ctx.poster.post(item.url, body, headers, connect_to=vetted[0])
             status, duration = result.status_code, result.duration_ms
             if not 200 <= status < 300:
                 error = f"the receiver answered {status}"

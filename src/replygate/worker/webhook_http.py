@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -24,14 +25,30 @@ def resolve(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in found})
 
 
-class HttpxPoster:
-    """POST without following redirects (a redirect could point anywhere)."""
+def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The URL with its host replaced by ``address``, the ``Host`` header and the TLS server
+    name that keep naming the original host (so certificates are checked against it)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return urlunsplit(parts._replace(netloc=netloc)), {"Host": parts.netloc}, extensions
 
-    def post(self, url: str, body: bytes, headers: dict[str, str]) -> PostResult:
+
+class HttpxPoster:
+    """POST to a vetted address, without following redirects (they could point anywhere)."""
+
+    def post(
+        self, url: str, body: bytes, headers: dict[str, str], *, connect_to: str
+    ) -> PostResult:
+        target, host, extensions = pinned(url, connect_to)
         started = time.monotonic()
         try:
             with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client:
-                answer = client.post(url, content=body, headers=headers)
+                answer = client.post(
+                    target, content=body, headers={**headers, **host}, extensions=extensions
+                )
         except httpx.HTTPError as error:
             raise OSError(f"{type(error).__name__}: {error}") from None
         return PostResult(answer.status_code, int((time.monotonic() - started) * 1000))

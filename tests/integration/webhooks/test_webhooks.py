@@ -293,3 +293,42 @@ def test_webhooks_admin_needs_settings_scopes(
     assert client.delete(f"/api/v1/webhooks/{hook['id']}", headers=admin.headers).status_code == 404
     with container.uow() as uow:
         assert uow.session.scalars(select(WebhookSubscriptionRow)).all() == []
+
+
+def test_the_post_goes_to_the_vetted_address(
+    client: TestClient, container: Container, receiver: Receiver, admin: Caller
+) -> None:
+    """No second lookup between the check and the connection (DNS rebinding): the name
+    below exists for the checking resolver only, yet the receiver gets the POST."""
+    port = receiver.url.split(":")[2].split("/")[0]
+    url = f"http://hooks.example.test:{port}/hooks"
+    subscribe(client, admin, receiver.url, ["request.created"])
+    with container.uow() as uow:
+        row = uow.session.scalars(select(WebhookSubscriptionRow)).one()
+        row.url = url
+        uow.commit()
+    client.post("/api/v1/approvals", json=new_request(), headers=admin.headers)
+    lookups: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    context = webhooks.DeliveryContext(
+        **{**delivery_context(container, "test").__dict__, "resolve": resolver}
+    )
+    assert len(webhooks.deliver_due(container.uow, context).delivered) == 1
+    assert lookups == ["hooks.example.test"]
+    (received,) = receiver.received
+    assert received.headers["host"] == f"hooks.example.test:{port}"
+
+
+def test_pinned_urls_keep_the_name_for_host_and_tls() -> None:
+    from replygate.worker.webhook_http import pinned
+
+    assert pinned("https://hooks.example.com/a?b=1", "93.184.216.34") == (
+        "https://93.184.216.34/a?b=1",
+        {"Host": "hooks.example.com"},
+        {"sni_hostname": "hooks.example.com"},
+    )
+    assert pinned("http://h.example:8080/x", "2001:db8::1")[0] == "http://[2001:db8::1]:8080/x"
