@@ -223,6 +223,10 @@ def test_admin_journey(page: Page, server: Server, emu: RunningEmulator) -> None
     expect(page.locator("#decisions-heading + ul")).to_contain_text("alice@contoso.test")
     shot(page, "dashboard")
 
+    page.goto(f"{server.url}/requests")
+    expect(page.locator("table")).to_contain_text("Rotate the payments database credentials")
+    shot(page, "approval-requests")
+
     page.goto(f"{server.url}/activity")
     expect(page.locator("table.activity")).to_contain_text("decided")
     shot(page, "mail-activity")
