@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from replygate.web import health
-from replygate.web.api import approvals, webhooks
+from replygate.web.api import approvals, configuration, webhooks
 
 _health = APIRouter(prefix="/api/v1", tags=["health"])
 
@@ -16,7 +16,7 @@ def api_health(request: Request) -> JSONResponse:
     return health.healthz(request)
 
 
-ROUTERS = (approvals.router, webhooks.router, _health)
+ROUTERS = (approvals.router, webhooks.router, configuration.router, _health)
 TAGS = [
     {
         "name": "approvals",
@@ -29,6 +29,10 @@ TAGS = [
         "description": "Global webhook subscriptions and their delivery log (`settings:*`). "
         "Deliveries are signed: `X-Replygate-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "
         '"<t>.<body>">`; refuse a `t` more than 5 minutes from your clock.',
+    },
+    {
+        "name": "configuration",
+        "description": "Test Email Configuration (`settings:write`).",
     },
     {"name": "health", "description": "Whether replygate can do its job; no token needed."},
 ]
