@@ -137,3 +137,13 @@ def test_viewers_cannot_cancel(client: TestClient, container: Container) -> None
     signed_in(client, container, "viewer", Role.VIEWER)
     answer = post_form(client, "/", f"/requests/{created.request.id}/cancel", {})
     assert answer.status_code == 403
+
+
+def test_the_list_filters_by_state(client: TestClient, container: Container) -> None:
+    new_request(container)
+    signed_in(client, container, "viewer", Role.VIEWER)
+    page = client.get("/requests?state=pending").text
+    assert "1 request pending</caption>" in page
+    assert '<option value="pending" selected>' in page
+    assert "Macro" not in page
+    assert "No approval requests in state approved" in client.get("/requests?state=approved").text
