@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from replygate.web import health
-from replygate.web.api import approvals, configuration, webhooks
+from replygate.web.api import approvals, configuration, setup, webhooks
 
 _health = APIRouter(prefix="/api/v1", tags=["health"])
 
@@ -16,7 +16,7 @@ def api_health(request: Request) -> JSONResponse:
     return health.healthz(request)
 
 
-ROUTERS = (approvals.router, webhooks.router, configuration.router, _health)
+ROUTERS = (approvals.router, webhooks.router, configuration.router, setup.router, _health)
 TAGS = [
     {
         "name": "approvals",
@@ -32,7 +32,8 @@ TAGS = [
     },
     {
         "name": "configuration",
-        "description": "Test Email Configuration (`settings:write`).",
+        "description": "OAuth applications, Email Settings and Test Email Configuration "
+        "(`settings:read` / `settings:write`). Credentials are write-only.",
     },
     {"name": "health", "description": "Whether replygate can do its job; no token needed."},
 ]

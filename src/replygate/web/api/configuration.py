@@ -36,7 +36,7 @@ class ConfigTestReport(BaseModel):
 @router.post(
     "/test",
     response_model=ConfigTestReport,
-    responses=problems(401, 403, 422),
+    responses=problems(400, 401, 403, 422),
     description="Token, test email, reply folder and loop-back, each passed, failed or "
     "skipped with what happened and how to fix it. Takes up to a minute with loop-back.",
 )
