@@ -229,5 +229,7 @@ def record_authorisation(
                 updated_at=at,
             )
         )
+        # Mail that waited for this authorisation goes out now, not at its next backoff.
+        uow.outbox.retry_waiting_now(at)
         uow.audit.record("oauth", "oauth.authorised", str(app_id), {"account": username})
         uow.commit()

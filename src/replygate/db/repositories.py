@@ -318,6 +318,15 @@ class SqlOutboxRepository:
     def mark_skipped(self, outbox_id: int, reason: str) -> None:
         self._set(outbox_id, state="skipped", last_error=reason, claimed_until=None)
 
+    def retry_waiting_now(self, now: datetime) -> int:
+        """Make every pending row due now (after an admin authorised again)."""
+        result = self._session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.state == "pending", OutboxRow.next_attempt_at > now)
+            .values(next_attempt_at=now)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     def was_sent_by_us(self, internet_message_id: str) -> bool:
         query = select(OutboxRow.id).where(OutboxRow.internet_message_id == internet_message_id)
         return self._session.scalar(query.limit(1)) is not None

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from replygate.errors import TransportFailure, UserError
+from replygate.errors import AuthorizationNeeded, TransportFailure, UserError
 from replygate.graph.client import GraphClient, SlidingWindow, segment
 from replygate.graph.errors import GraphFailure, GraphNotFound
 from replygate.services.mail_ports import OutboundMail, SendOutcome, SendProgress, SendResult
@@ -183,6 +183,8 @@ def _send_errors() -> Iterator[None]:
     """Graph errors -> PermanentSendError / TransientSendError with the plain reason."""
     try:
         yield
+    except AuthorizationNeeded:
+        raise  # not the mail's fault: the outbox waits for re-authorisation
     except GraphFailure as error:
         if error.permanent:
             raise PermanentSendError(error.message, fix=error.fix, cause=error) from error

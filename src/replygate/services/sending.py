@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from replygate.domain.model import ApprovalRequest
 from replygate.domain.tokens import ReplyToken
-from replygate.errors import ReplygateError, UserError
+from replygate.errors import AuthorizationNeeded, ReplygateError, UserError
 from replygate.mail.compose import (
     IncomingReply,
     MailContext,
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 CLAIM_FOR = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=1)
 MAX_ATTEMPTS = 12
+REAUTHORISATION_WAIT = timedelta(minutes=2)
 
 
 @dataclass
@@ -190,6 +191,14 @@ def _send_one(
         return
     try:
         result = _transmit(uow_factory, ctx, item, email)
+    except AuthorizationNeeded as error:
+        # Not the mail's fault: wait for an admin to authorise again, however long it takes
+        # (the request's expiry still closes it); health reports the state meanwhile.
+        with uow_factory() as uow:
+            uow.outbox.reschedule(item.id, ctx.clock.now() + REAUTHORISATION_WAIT, str(error))
+            uow.commit()
+        report.retrying.append(item.id)
+        return
     except UserError as error:  # permanent: Send As missing, recipients refused, too large
         _fail(uow_factory, item, str(error), report)
         return

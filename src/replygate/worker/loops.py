@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError
@@ -24,12 +24,14 @@ from replygate.bootstrap import Container
 from replygate.errors import ReplygateError
 from replygate.mail.compose import MailContext
 from replygate.mailflow import Mailflow, open_mailflow
+from replygate.services.configuring import EmailSettings
 from replygate.services.ingesting import IngestContext
 from replygate.services.leasing import DEFAULT_LEASE, FolderLease
 from replygate.services.reading import DisposalPolicy, ReadReport, read_folder
 from replygate.services.requesting import expire_due_requests
 from replygate.services.sending import SendingContext, SendReport, send_due
 from replygate.services.webhooks import DeliveryReport, deliver_due
+from replygate.worker.subscription import keep_subscription
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,8 +58,9 @@ class Worker:
     worker_id: str = field(default_factory=lambda: default_worker_id())
     last_errors: dict[str, str] = field(default_factory=dict)
     lease_period: timedelta = DEFAULT_LEASE
+    subscription: str = ""  # what keep_subscription last said (shown by health)
     _mailflow: Mailflow | None = None
-    _settings_version: int | None = None
+    _settings_version: tuple[int, datetime | None] | None = None
     _processed_folder_id: str | None = None
     _lease: FolderLease | None = None
 
@@ -69,6 +72,7 @@ class Worker:
         if read:
             report.read = self._step(report, "read", self._read)
             report.read_elsewhere = report.read is None and "read" not in report.errors
+            self.subscription = self._step(report, "subscribe", self._subscribe) or ""
         if self._mailflow is not None:
             self._step(report, "tokens", self._mailflow.save_tokens)
         self.last_errors = dict(report.errors)
@@ -77,14 +81,17 @@ class Worker:
     def run_forever(self, stop: threading.Event, interval: float = 2.0) -> None:
         """Rounds until ``stop`` is set; the folder is read at the settings' polling interval."""
         next_read = 0.0
+        wake = self.container.read_now
         while not stop.is_set():
             now = time.monotonic()
-            reading = now >= next_read
+            reading = now >= next_read or wake.is_set()
+            wake.clear()
             self.run_once(read=reading)
             if reading:
                 polling = self._mailflow.settings.polling_interval_seconds if self._mailflow else 15
                 next_read = now + polling
-            stop.wait(interval)
+            # A change notification (web.notifications) cuts the wait short.
+            wake.wait(interval)
 
     def _step(self, report: RoundReport, name: str, action: Callable[[], T]) -> T | None:
         try:
@@ -107,7 +114,9 @@ class Worker:
         from replygate.services.configuring import current_settings
 
         current = current_settings(self.container.uow())
-        version = current[0] if current else None
+        # Reopen when the settings change, and when an admin authorised again: the cached
+        # connection would keep the old (revoked) tokens.
+        version = (current[0], self._authorised_at(current[1])) if current else None
         if self._mailflow is None or version != self._settings_version:
             if self._mailflow is not None:
                 self._mailflow.close()
@@ -116,6 +125,14 @@ class Worker:
             self._settings_version = version
             self._processed_folder_id = None
         return self._mailflow
+
+    def _authorised_at(self, settings: EmailSettings) -> datetime | None:
+        if not settings.smtp_oauth_application:
+            return None
+        with self.container.uow() as uow:
+            app = uow.applications.by_name(settings.smtp_oauth_application)
+            cache = uow.token_caches.for_application(app.id) if app and app.id else None
+            return cache.authorised_at if cache else None
 
     def _expire(self) -> list[str]:
         return expire_due_requests(self.container.uow(), self.container.clock)
@@ -179,6 +196,11 @@ class Worker:
                 self.lease_period,
             )
         return lease
+
+    def _subscribe(self) -> str:
+        flow = self._flow()
+        folder_id = flow.reply_mailbox().resolve_folder(flow.settings.email_reply_folder)
+        return keep_subscription(self.container, flow, folder_id)
 
     def close(self) -> None:
         if self._lease is not None:
