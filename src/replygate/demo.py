@@ -155,12 +155,14 @@ def running_demo(port: int, emulator_port: int, data_dir: Path | None = None) ->
 
     from replygate.web.app import create_app
     from replygate.web.tls import tls_files
+    from replygate.worker.guard import WorkerLock, hold_worker_lock
 
     root = Path(tempfile.mkdtemp(prefix="replygate-demo-")) if data_dir is None else data_dir
     instance = "demo"
     emulator = start_emulator(workdir=root / "m365emu", port=emulator_port)
     server: uvicorn.Server | None = None
     thread: threading.Thread | None = None
+    lock: WorkerLock | None = None
     try:
         _reply_rule(emulator, instance)
         port = free_port(port)
@@ -171,6 +173,8 @@ def running_demo(port: int, emulator_port: int, data_dir: Path | None = None) ->
             port=port,
             ca_bundle=emulator.ca_file,
         )
+        # The demo runs the loops on SQLite: refuse plainly if a process already does here.
+        lock = hold_worker_lock(settings)
         container = build(settings)
         migrate.upgrade(container.engine)
         container.verify_secret_key()
@@ -209,6 +213,8 @@ def running_demo(port: int, emulator_port: int, data_dir: Path | None = None) ->
         if thread is not None:
             thread.join(15)
         emulator.stop()
+        if lock is not None:
+            lock.release()
         if data_dir is None:
             shutil.rmtree(root, ignore_errors=True)
 
