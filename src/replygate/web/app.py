@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replygate import __version__
 from replygate.bootstrap import Container
-from replygate.web import credential_health, health, notifications, oauth, pages
+from replygate.web import credential_health, health, mail_health, notifications, oauth, pages
 from replygate.web.auth import SESSION_COOKIE, SESSION_LIFETIME, session_secret
 from replygate.web.csrf import verify_csrf
 from replygate.web.errors import install_error_handlers
@@ -75,6 +75,7 @@ def _api_tags() -> list[dict[str, str]]:
 def _health_checks(registry: HealthRegistry) -> None:
     registry.register("database", database_check)
     registry.register(credential_health.NAME, credential_health.credential_check)
+    registry.register(mail_health.NAME, mail_health.mail_flow_check)
 
 
 def create_app(container: Container, *, workers: bool = True) -> FastAPI:

@@ -10,6 +10,7 @@ from replygate.services import accounts
 from replygate.services.account_ports import Role
 from replygate.services.ports import LedgerEntry
 from replygate.web.credential_health import credential_check
+from replygate.web.mail_health import mail_flow_check
 from tests.integration.console.conftest import (
     TestClient,
     post_form,
@@ -156,3 +157,34 @@ def test_the_dashboard_banner_shows_what_stops_mail(
     assert "Mail cannot flow" in page
     assert "Contoso is not authorised: press Authorize as svc-replygate@contoso.test" in page
     assert "/settings/oauth" not in page.split("<main", 1)[1]  # admin links for admins only
+
+
+def test_the_mail_check_sees_failing_sends_and_an_unread_reply_folder(
+    client: TestClient, container: Container
+) -> None:
+    assert mail_flow_check(container).status == "ok"  # nothing configured: credentials warn
+    register_app(container)
+    save_email_settings(container)
+    assert mail_flow_check(container).status == "ok"
+    with container.uow() as uow:
+        retrying = uow.outbox.add("request_mail", {})
+        gave_up = uow.outbox.add("request_mail", {})
+        uow.outbox.reschedule(retrying, container.clock.now(), "The sign-in was revoked.\nmore")
+        uow.outbox.mark_failed(gave_up, "ErrorSendAsDenied: no Send As")
+        uow.commit()
+    check = mail_flow_check(container)
+    assert check.status == "failing"
+    assert "1 mail(s) are waiting to be sent and failing: The sign-in was revoked." in check.detail
+    assert "1 mail(s) could not be sent in the last day: ErrorSendAsDenied" in check.detail
+    container.clock.advance(minutes=6)  # type: ignore[attr-defined]
+    stale = mail_flow_check(container)
+    assert "the reply folder approvals@contoso.test Inbox/Approvals has not been read at all" in (
+        stale.detail
+    )
+    signed_in(client, container, "viewer", Role.VIEWER)
+    page = client.get("/").text
+    assert "Mail cannot flow" in page
+    assert "The sign-in was revoked." in page
+    health = client.get("/healthz").json()
+    assert [c["name"] for c in health["checks"]] == ["database", "credentials", "mail"]
+    assert health["status"] == "failing"
