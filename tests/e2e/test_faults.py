@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import itertools
 import random
 import ssl
 import threading
@@ -24,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from bench.backlog import SentRequest, create_sent_requests
 from sqlalchemy import func, select
 
 from m365emu.state import FaultRule, Faults
@@ -79,7 +81,21 @@ class Exchange:
     sent: float
     answered: float
     status: int
-    retry_after: float | None
+    retry_after: float | None  # the answer's own Retry-After
+    step_retry_after: float | None = None  # the longest of a $batch's throttled steps
+
+
+def early_calls(log: list[Exchange], *, steps: bool) -> list[tuple[Exchange, float]]:
+    """Calls that went out before a named Retry-After had elapsed: the answer that named it
+    and how soon the next call followed. One worker's client calls one at a time."""
+    early = []
+    for answer, following in itertools.pairwise(log):
+        wait = answer.step_retry_after if steps else answer.retry_after
+        if answer.status >= 429 or steps:
+            gap = following.sent - answer.answered
+            if wait is not None and gap < wait - 0.01:
+                early.append((answer, gap))
+    return early
 
 
 @dataclass
@@ -94,6 +110,7 @@ class Recorder(httpx.BaseTransport):
         sent = time.monotonic()
         response = self.inner.handle_request(request)
         after = response.headers.get("Retry-After")
+        step_after = self._step_retry_after(request, response)
         with self.lock:
             self.log.append(
                 Exchange(
@@ -103,9 +120,23 @@ class Recorder(httpx.BaseTransport):
                     time.monotonic(),
                     response.status_code,
                     float(after) if after else None,
+                    step_after,
                 )
             )
         return response
+
+    @staticmethod
+    def _step_retry_after(request: httpx.Request, response: httpx.Response) -> float | None:
+        """The longest Retry-After among a $batch's throttled steps."""
+        if not request.url.path.endswith("/$batch") or response.status_code != 200:
+            return None
+        response.read()
+        waits = [
+            float((step.get("headers") or {}).get("Retry-After") or 0)
+            for step in response.json().get("responses", [])
+            if step.get("status") in (429, 503)
+        ]
+        return max(waits) if waits and max(waits) > 0 else None
 
     def close(self) -> None:
         self.inner.close()
@@ -237,17 +268,46 @@ def test_throttling_and_failures_lose_nothing_and_repeat_nothing(
     assert replies == len(tokens) + len(late) + 1  # Alice's, Bob's, the newsletter: once each
     assert [m["subject"] for m in messages(control, SHARED, "inbox")] == ["Weekly news"]
 
-    # Retry-After obeyed: after a 429 or 503 that named a wait, the next call (the client
-    # is one worker's, so calls are sequential) went out no sooner.
-    named = [i for i, e in enumerate(wire.log) if e.retry_after is not None and e.status >= 429]
-    assert named, [(e.status, e.retry_after) for e in wire.log]
-    for index in named:
-        if index + 1 < len(wire.log):
-            wait = wire.log[index + 1].sent - wire.log[index].answered
-            assert wait >= wire.log[index].retry_after - 0.01, wire.log[index]  # type: ignore[operator]
+    # Retry-After obeyed: after a 429 or 503 that named a wait, the next call went out no
+    # sooner (the waits that throttled $batch steps name: see the test below).
+    assert any(e.status == 429 and e.retry_after for e in wire.log)
+    assert early_calls(wire.log, steps=False) == []
     seen_429 = sum(e.status == 429 for e in wire.log)
     counted = control.get("/_emu/counters").json()["totals"]["throttled"]
     assert counted >= seen_429 > 0  # the emulator counts $batch steps' 429s too
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: GraphReplyMailbox.dispose sends its next 20-step chunk at once after a "
+    "chunk whose steps were throttled, and gives up on steps throttled twice without waiting, "
+    "so the next call can go out before their Retry-After has elapsed",
+)
+def test_throttled_batch_steps_hold_back_the_next_call(
+    emu: RunningEmulator, control: httpx.Client, container: Container, wire: Recorder
+) -> None:
+    configure(container, emu, mode="app-only", folder="Inbox")
+    time.sleep(1.05)
+    sent = create_sent_requests(container, ["alice@contoso.test"] * 45)
+    for index, request in enumerate(sent):
+        deliver(control, approval(request, index))
+    # The delta page and the first chunk fit the quota; the second chunk's steps run out.
+    limits = {"requests_per_window": 30, "window_seconds": 3}
+    control.put("/_emu/throttling", json=limits).raise_for_status()
+    worker = Worker(container)
+    settle(worker, lambda: messages(control, SHARED, "inbox") == [])
+    worker.close()
+    assert any(e.step_retry_after for e in wire.log)
+    assert early_calls(wire.log, steps=True) == []
+
+
+def approval(request: SentRequest, serial: int) -> bytes:
+    return (
+        f"From: alice@contoso.test\r\nTo: {SHARED}\r\n"
+        f"Subject: RE: [{request.token}] Deploy\r\n"
+        f"Message-ID: <approval-{serial}@contoso.test>\r\nIn-Reply-To: {request.message_id}\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nApproved\r\n"
+    ).encode()
 
 
 def test_latency_spikes_cause_no_duplicates(
@@ -301,12 +361,6 @@ def test_revoked_sign_in_stops_the_mailbox_and_says_authorise_again(
     worker.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gaps: the send step marks mail 'failed for good' on AuthorizationNeeded "
-    "(services/sending.py treats it as a permanent UserError), and the worker keeps the "
-    "stale token cache after re-authorisation (Worker._flow reopens only on a settings change)",
-)
 def test_worker_resumes_after_authorising_again(
     emu: RunningEmulator, control: httpx.Client, container: Container, wire: Recorder
 ) -> None:
