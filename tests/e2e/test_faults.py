@@ -4,8 +4,10 @@
   throttle answers 429 with Retry-After too): every request is still sent once, every reply
   decided once and disposed of, and no request goes out before a Retry-After elapsed;
 - latency spikes on 30% of calls cause no duplicate;
-- a refresh token revoked mid-run: the worker stops, says re-authorisation is needed, and
-  resumes after it;
+- Retry-After named by throttled `$batch` steps (a known gap: strict xfail);
+- a refresh token revoked mid-run: the worker stops, says re-authorisation is needed (in its
+  round errors and the mail flow health check behind /healthz), and resumes after it with
+  the waiting mail sent once;
 - the delta cursor invalidated (410): the folder is read again, nothing decided twice.
 """
 
@@ -38,6 +40,7 @@ from replygate.graph.connection import connect
 from replygate.graph.sender import Pacing
 from replygate.services.configuring import current_settings, parse_settings, save_settings
 from replygate.services.requesting import RequestDraft, create_request
+from replygate.web.mail_health import mail_flow_check
 from replygate.worker.loops import RoundReport, Worker
 from tests.e2e.conftest import SHARED, configure
 from tests.e2e.test_mailflow import authorise, deliver, messages
@@ -373,13 +376,21 @@ def test_worker_resumes_after_authorising_again(
     revoke_sign_in(control)
     create(container, 1, "During")
     worker.run_once()
-    assert outbox_open(container) == 1  # waiting, not failed
+    with container.engine.connect() as connection:
+        states = list(
+            connection.scalars(select(OutboxRow.state).where(OutboxRow.sent_at.is_(None)))
+        )
+    assert states == ["pending"]  # waiting for the sign-in, not failed for good
+    health = mail_flow_check(container)  # what /healthz shows
+    assert health.status == "failing"
+    assert "Press Authorize" in health.detail, health.detail
 
     authorise(container, emu, "svc-replygate@contoso.test")
     settle(worker, lambda: outbox_open(container) == 0, rounds=5)
     worker.run_once()
     assert worker.last_errors == {}
     worker.close()
+    assert mail_flow_check(container).status == "ok"
     assert_sent_exactly_once(control, container)
     titles = [m["subject"] for m in messages(control, "alice@contoso.test", "inbox")]
     assert sum("During 0" in t for t in titles) == 1
