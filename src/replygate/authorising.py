@@ -53,7 +53,9 @@ def start(container: Container, app_id: int, *, by: str) -> str:
     tokens = TokenProvider(
         app_config(container, app, expected), http_client=msal_http_client(container)
     )
-    flow = tokens.start_authorization(redirect_uri(container), login_hint=expected)
+    # No login_hint: Microsoft documents that it does not combine with prompt=select_account,
+    # and the picker must show every account so the admin chooses the SMTP User knowingly.
+    flow = tokens.start_authorization(redirect_uri(container))
     now = container.clock.now()
     with container.uow() as uow:
         uow.session.execute(

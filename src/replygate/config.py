@@ -83,10 +83,15 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         default=25 * 1024 * 1024,
         ge=1024,
-        description="Replies larger than this are recorded as too large and left untouched.",
+        description="The raw MIME of a processed reply is kept for audit up to this size; "
+        "larger ones keep their ledger row only. (Replies over 25 MB are recorded as too "
+        "large and left untouched.)",
     )
     raw_retention_days: int = Field(
-        default=90, ge=0, description="Days to keep the raw MIME of processed replies."
+        default=90,
+        ge=0,
+        description="Days to keep the raw MIME of processed replies (0: purge at once); "
+        "the ledger rows themselves are kept.",
     )
     webhook_allow_networks: list[str] = Field(
         default_factory=list,

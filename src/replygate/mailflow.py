@@ -10,6 +10,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from replygate.bootstrap import Container
 from replygate.errors import AuthorizationNeeded, ConfigurationError
@@ -110,13 +111,27 @@ def app_config(
     )
 
 
+class _BundleSession(TimeoutSession):
+    """Trusts an extra CA bundle on every request while keeping proxies from the environment.
+
+    requests lets REQUESTS_CA_BUNDLE override a session's ``verify``, but not a request's;
+    turning ``trust_env`` off instead would also drop HTTPS_PROXY, which a TLS-inspecting
+    proxy (the reason for a bundle) needs.
+    """
+
+    def __init__(self, bundle: str) -> None:
+        super().__init__()
+        self.bundle = bundle
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("verify", self.bundle)
+        return super().request(method, url, *args, **kwargs)
+
+
 def msal_http_client(container: Container) -> TimeoutSession:
-    session = TimeoutSession()
     if container.settings.ca_bundle is not None:
-        # requests lets REQUESTS_CA_BUNDLE override `verify`; an explicit bundle must win.
-        session.trust_env = False
-        session.verify = str(container.settings.ca_bundle)
-    return session
+        return _BundleSession(str(container.settings.ca_bundle))
+    return TimeoutSession()
 
 
 def open_mailflow(container: Container) -> Mailflow:

@@ -396,6 +396,15 @@ class SqlInboundLedger:
         )
         return int(self._session.scalar(query) or 0)
 
+    def purge_raw_mime(self, read_before: datetime) -> int:
+        """Drop the raw MIME of messages read before ``read_before`` (their rows stay)."""
+        result = self._session.execute(
+            update(InboundLedgerRow)
+            .where(InboundLedgerRow.read_at < read_before, InboundLedgerRow.raw_mime.is_not(None))
+            .values(raw_mime=None)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     def owed_disposals(self, mailbox: str, limit: int = 100) -> list[tuple[int, str]]:
         query = (
             select(InboundLedgerRow.id, InboundLedgerRow.transport_id)

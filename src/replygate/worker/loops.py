@@ -62,11 +62,13 @@ class Worker:
     _mailflow: Mailflow | None = None
     _settings_version: tuple[int, datetime | None] | None = None
     _processed_folder_id: str | None = None
+    _purged_at: datetime | None = None
     _lease: FolderLease | None = None
 
     def run_once(self, *, read: bool = True) -> RoundReport:
         report = RoundReport()
         report.expired = self._step(report, "expire", self._expire) or []
+        self._step(report, "retention", self._purge_old_raw_mime)
         report.sent = self._step(report, "send", self._send)
         report.webhooks = self._step(report, "webhooks", self._webhooks)
         if read:
@@ -133,6 +135,18 @@ class Worker:
             app = uow.applications.by_name(settings.smtp_oauth_application)
             cache = uow.token_caches.for_application(app.id) if app and app.id else None
             return cache.authorised_at if cache else None
+
+    def _purge_old_raw_mime(self) -> int:
+        """Apply REPLYGATE_RAW_RETENTION_DAYS (cheap: one UPDATE, at most once an hour)."""
+        now = self.container.clock.now()
+        if self._purged_at is not None and now - self._purged_at < timedelta(hours=1):
+            return 0
+        self._purged_at = now
+        days = self.container.settings.raw_retention_days
+        with self.container.uow() as uow:
+            purged = uow.ledger.purge_raw_mime(now - timedelta(days=days))
+            uow.commit()
+        return purged
 
     def _expire(self) -> list[str]:
         return expire_due_requests(self.container.uow(), self.container.clock)

@@ -200,3 +200,19 @@ def test_reply_to_a_closed_request_tells_the_outcome(
     outcome, _, _ = ingest(make_uow, ctx, sample("002"), clock)
     assert outcome == "request_closed"
     assert [a["answer"] for a in answers(make_uow)] == ["confirm", "tell_outcome"]
+
+
+def test_raw_mime_retention_keeps_the_ledger_row(
+    make_uow: UowFactory, clock: FixedClock, ctx: IngestContext
+) -> None:
+    make_request(make_uow, clock, "7KQ2M9XW4D")
+    ingest(make_uow, ctx, sample("001"), clock)
+    with make_uow() as uow:
+        assert uow.ledger.purge_raw_mime(clock.now() - timedelta(days=1)) == 0
+        assert uow.ledger.purge_raw_mime(clock.now() + timedelta(seconds=1)) == 1
+        uow.commit()
+    with make_uow() as uow:
+        rows = uow.ledger.list()
+        assert len(rows) == 1
+        assert rows[0].raw_mime is None
+        assert rows[0].outcome == "decided"
