@@ -3,7 +3,8 @@
 N replies (five approvers x M requests, every reply a decision) and mail that is not
 ours wait in the reply folder; M request mails wait in the outbox. Three `replygate
 worker` processes (the emulator serves them over HTTPS from this test process) work it
-off while a random one is SIGKILLed and restarted every 2-4 s. At the end:
+off while a random one is SIGKILLed and restarted every 2-4 s (1-2 s in the
+smaller default variant: 150 replies for 30 requests). At the end:
 
 * every request mail was sent exactly once (one copy in Sent Items per outbox row, one
   in each approver's inbox), and each confirmation too;
@@ -121,15 +122,18 @@ def backlog(site: Site, control: httpx.Client, requests: int) -> Backlog:
     return Backlog(created, replies, untouched)
 
 
-def run_with_kills(site: Site, work: Backlog, logs: Path, budget: float) -> tuple[int, float]:
-    """Three workers until the backlog is done, one SIGKILLed every 2-4 s; (kills, seconds)."""
+def run_with_kills(
+    site: Site, work: Backlog, logs: Path, budget: float, every: tuple[float, float]
+) -> tuple[int, float]:
+    """Three workers until the backlog is done, a random one SIGKILLed (and restarted) at
+    random intervals within ``every`` seconds; returns (kills, seconds)."""
     seed = int(os.environ.get("RG_TEST_SEED", str(time.time_ns() % 10_000)))
     chance = random.Random(seed)
     kills = 0
     started = time.monotonic()
     with WorkerPool(logs, site.worker_env(**ENV), ("worker", "--lease-seconds", LEASE)) as pool:
         workers = [pool.start(f"w{i}") for i in range(3)]
-        next_kill = started + chance.uniform(2, 4)
+        next_kill = started + chance.uniform(*every)
         while unsettled(site, work.replies):
             now = time.monotonic()
             assert now - started < budget, (
@@ -141,7 +145,7 @@ def run_with_kills(site: Site, work: Backlog, logs: Path, budget: float) -> tupl
                 assert workers[victim].kill() == -9 or workers[victim].process.returncode == -9
                 kills += 1
                 workers[victim] = pool.start(f"w{victim}")
-                next_kill = now + chance.uniform(2, 4)
+                next_kill = now + chance.uniform(*every)
             time.sleep(0.2)
         elapsed = time.monotonic() - started
         for worker in workers:
@@ -161,14 +165,20 @@ def prove(site: Site, control: httpx.Client, work: Backlog) -> None:
 
 
 @pytest.mark.parametrize(
-    ("requests", "budget"), [(20, 120), pytest.param(200, 270, marks=pytest.mark.slow)]
+    ("requests", "budget", "every"),
+    [(30, 120, (1, 2)), pytest.param(200, 270, (2, 4), marks=pytest.mark.slow)],
 )
 def test_three_workers_killed_at_random_apply_everything_exactly_once(
-    site: Site, control: httpx.Client, tmp_path: Path, requests: int, budget: float
+    site: Site,
+    control: httpx.Client,
+    tmp_path: Path,
+    requests: int,
+    budget: float,
+    every: tuple[float, float],
 ) -> None:
     work = backlog(site, control, requests)
-    kills, _ = run_with_kills(site, work, tmp_path / "logs", budget)
-    assert kills >= 1
+    kills, _ = run_with_kills(site, work, tmp_path / "logs", budget, every)
+    assert kills >= 3
     prove(site, control, work)
 
 
