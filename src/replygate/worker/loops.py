@@ -35,6 +35,7 @@ from replygate.worker.subscription import keep_subscription
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+SUBSCRIBE_RETRY = timedelta(minutes=30)  # after a refused or impossible subscription
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Worker:
     _settings_version: tuple[int, datetime | None] | None = None
     _processed_folder_id: str | None = None
     _purged_at: datetime | None = None
+    _subscribe_after: datetime | None = None
     _lease: FolderLease | None = None
 
     def run_once(self, *, read: bool = True) -> RoundReport:
@@ -74,7 +76,8 @@ class Worker:
         if read:
             report.read = self._step(report, "read", self._read)
             report.read_elsewhere = report.read is None and "read" not in report.errors
-            self.subscription = self._step(report, "subscribe", self._subscribe) or ""
+            if report.read is not None:  # only the folder's reader keeps its subscription
+                self.subscription = self._step(report, "subscribe", self._subscribe) or ""
         if self._mailflow is not None:
             self._step(report, "tokens", self._mailflow.save_tokens)
         self.last_errors = dict(report.errors)
@@ -212,9 +215,15 @@ class Worker:
         return lease
 
     def _subscribe(self) -> str:
+        now = self.container.clock.now()
+        if self._subscribe_after is not None and now < self._subscribe_after:
+            return self.subscription  # refused a while ago: do not ask Graph every round
         flow = self._flow()
         folder_id = flow.reply_mailbox().resolve_folder(flow.settings.email_reply_folder)
-        return keep_subscription(self.container, flow, folder_id)
+        outcome = keep_subscription(self.container, flow, folder_id)
+        refused = outcome.startswith("polling only")
+        self._subscribe_after = now + SUBSCRIBE_RETRY if refused else None
+        return outcome
 
     def close(self) -> None:
         if self._lease is not None:
