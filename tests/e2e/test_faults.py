@@ -4,7 +4,7 @@
   throttle answers 429 with Retry-After too): every request is still sent once, every reply
   decided once and disposed of, and no request goes out before a Retry-After elapsed;
 - latency spikes on 30% of calls cause no duplicate;
-- Retry-After named by throttled `$batch` steps (a known gap: strict xfail);
+- Retry-After named by throttled `$batch` steps;
 - a refresh token revoked mid-run: the worker stops, says re-authorisation is needed (in its
   round errors and the mail flow health check behind /healthz), and resumes after it with
   the waiting mail sent once;
@@ -280,12 +280,6 @@ def test_throttling_and_failures_lose_nothing_and_repeat_nothing(
     assert counted >= seen_429 > 0  # the emulator counts $batch steps' 429s too
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: GraphReplyMailbox.dispose sends its next 20-step chunk at once after a "
-    "chunk whose steps were throttled, and gives up on steps throttled twice without waiting, "
-    "so the next call can go out before their Retry-After has elapsed",
-)
 def test_throttled_batch_steps_hold_back_the_next_call(
     emu: RunningEmulator, control: httpx.Client, container: Container, wire: Recorder
 ) -> None:

@@ -240,22 +240,27 @@ class GraphReplyMailbox:
         pending = list(enumerate(items))
         for round_ in range(2):
             retry: list[tuple[int, Disposal]] = []
-            wait = 0.0
             for start in range(0, len(pending), BATCH_LIMIT):
                 chunk = pending[start : start + BATCH_LIMIT]
                 answers = self.client.batch(self.mailbox, [self._step(i, d) for i, d in chunk])
+                wait = 0.0
                 for index, item in chunk:
                     answer = answers.get(str(index), {})
                     status = int(answer.get("status") or 0)
-                    if (status == 429 or status >= 500) and round_ == 0:
-                        retry.append((index, item))
+                    if status == 429 or status >= 500:
                         after = (answer.get("headers") or {}).get("Retry-After")
                         wait = max(wait, float(after) if after else 1.0)
-                        continue
+                        if round_ == 0:
+                            retry.append((index, item))
+                            continue
                     results[index] = _result(item, status, answer.get("body"))
+                if wait:
+                    # Throttled steps name a Retry-After: no further call before it has
+                    # passed, whether the next one is this round's next chunk, the retry
+                    # round, or (for steps throttled twice) the caller's next request.
+                    self.client.sleeper(min(wait, self.client.budget.max_inline_wait))
             if not retry:
                 break
-            self.client.sleeper(min(wait, self.client.budget.max_inline_wait))
             pending = retry
         return [results[i] for i in range(len(items))]
 
