@@ -104,6 +104,7 @@ def server(emu: RunningEmulator, tmp_path: Path) -> Iterator[Server]:
         log_level="warning",
         access_log=False,
         ws="none",
+        timeout_graceful_shutdown=5,
     )
     web = uvicorn.Server(config)
     thread = threading.Thread(target=web.run, name="browser-test-web", daemon=True)
@@ -129,7 +130,8 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
+def context(browser: Browser, server: Server) -> Iterator[BrowserContext]:
+    """Closed before the server stops (it depends on it), so no keep-alive holds shutdown."""
     # The server's certificate is self-signed, as `replygate serve` makes it for local use.
     made = browser.new_context(
         ignore_https_errors=True, viewport={"width": 1280, "height": 900}, locale="en-GB"
