@@ -182,7 +182,9 @@ class GraphReplyMailbox:
             url, params = cursor, None
         else:
             url = f"{self._root}/mailFolders/{segment(folder_id)}/messages/delta"
-            params = {"$select": SELECT}
+            # Only new arrivals matter; without this, every reply moved away comes back as a
+            # page of @removed entries in the next round (carried on in the delta token).
+            params = {"$select": SELECT, "changeType": "created"}
             if since is not None:
                 stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 params["$filter"] = f"receivedDateTime ge {stamp}"
