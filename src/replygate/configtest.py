@@ -58,7 +58,9 @@ def run_config_test(
     loopback: bool = True,
     wait_seconds: float = LOOPBACK_WAIT_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
+    out_of_reach: str | None = None,
 ) -> ConfigReport:
+    """``out_of_reach``: a mailbox an app-only application must NOT reach (proves scoping)."""
     report = ConfigReport()
     names = ["token", "test mail", "reply folder", "loop-back"]
     try:
@@ -82,10 +84,43 @@ def run_config_test(
             _step(report, names[3], lambda: _loopback(flow, wait_seconds, sleep))
         else:
             _skip(report, names[3:], "not asked for")
+        if out_of_reach:
+            _step(report, "scope", lambda: _out_of_reach(flow, out_of_reach))
     finally:
         flow.save_tokens()
         flow.close()
     return report
+
+
+def _out_of_reach(flow: Mailflow, mailbox: str) -> str:
+    """An app-only token reaches every mailbox unless Exchange scopes it: prove it does not."""
+    app = flow.application
+    if app is None or app.mode != "app-only":
+        return "delegated: the SMTP User's own rights limit what replygate reaches"
+    try:
+        flow.graph.client.get_json(
+            f"users/{segment(mailbox)}/mailFolders/inbox",
+            mailbox=mailbox,
+            params={"$select": "id"},
+        )
+    except ReplygateError as error:
+        if getattr(error, "status", None) == 403:
+            return f"{mailbox} is out of reach for {app.name}, as it should be"
+        raise
+    raise ScopeTooWide(
+        f"the application {app.name} can read {mailbox}: it is not restricted to the reply "
+        "and From mailboxes",
+        fix="restrict it with RBAC for Applications in Exchange Online: "
+        'New-ManagementScope -Name "replygate mailboxes" -RecipientRestrictionFilter '
+        "\"MemberOfGroup -eq '<group DN>'\"; New-ManagementRoleAssignment -App "
+        f'{app.client_id} -Role "Application Mail.ReadWrite" -CustomResourceScope '
+        '"replygate mailboxes" (and "Application Mail.Send"); then remove the unscoped '
+        "Mail.* application permissions from the app in Entra ID",
+    )
+
+
+class ScopeTooWide(ReplygateError):
+    """An app-only application reaches a mailbox it should not."""
 
 
 def _skip(report: ConfigReport, names: list[str], why: str) -> None:

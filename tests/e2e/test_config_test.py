@@ -148,3 +148,21 @@ def test_missing_consent_and_expired_secret(
     detail, fix = step(report, "token")
     assert statuses(report)["token"] == "failed"
     assert "7000222" in detail + fix or "expired" in (detail + fix).lower()
+
+
+def test_app_only_scoping_is_proved_or_the_fix_given(
+    emu: RunningEmulator, control: httpx.Client, container: Container
+) -> None:
+    control.post(f"/_emu/mailboxes/{SHARED}/folders", json={"path": "Inbox/Approvals"})
+    configure(container, emu, mode="app-only", folder="Inbox/Approvals")
+    unscoped = fast(container, loopback=False, out_of_reach="alice@contoso.test")
+    assert statuses(unscoped)["scope"] == "failed"
+    detail, fix = step(unscoped, "scope")
+    assert "can read alice@contoso.test" in detail
+    assert "New-ManagementRoleAssignment -App" in fix
+    app = emu.state.tenant.app_by(emu.client_id)
+    assert app is not None
+    app.application_mailbox_scope = [SHARED, "admin@contoso.test"]  # RBAC for Applications
+    scoped = fast(container, loopback=False, out_of_reach="alice@contoso.test")
+    assert statuses(scoped)["scope"] == "passed"
+    assert statuses(scoped)["reply folder"] == "passed"

@@ -24,6 +24,13 @@ def run_test(
         bool, typer.Option("--loopback/--no-loopback", help="Send and read back a test reply.")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    out_of_reach: Annotated[
+        str | None,
+        typer.Option(
+            "--out-of-reach",
+            help="App-only: a mailbox the application must NOT reach (proves its scoping).",
+        ),
+    ] = None,
 ) -> None:
     """Test Email Configuration: token, test email, reply folder, loop-back.
 
@@ -34,7 +41,9 @@ def run_test(
     from replygate.configtest import StepStatus, run_config_test
 
     with user_errors():
-        report = run_config_test(container_from(ctx), send_to=to, loopback=loopback)
+        report = run_config_test(
+            container_from(ctx), send_to=to, loopback=loopback, out_of_reach=out_of_reach
+        )
     if as_json:
         typer.echo(
             json.dumps({"passed": report.passed, "steps": [asdict(s) for s in report.steps]})

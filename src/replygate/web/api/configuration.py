@@ -19,6 +19,9 @@ Writer = Annotated[Principal, Depends(require_scope(Scope.SETTINGS_WRITE))]
 class ConfigTestRequest(BaseModel):
     to: str | None = Field(None, description="Send the test email to this address.")
     loopback: bool = Field(True, description="Send and read back an approval-format mail.")
+    out_of_reach: str | None = Field(
+        None, description="App-only: a mailbox the application must NOT reach (proves scoping)."
+    )
 
 
 class ConfigTestStep(BaseModel):
@@ -45,5 +48,7 @@ def config_test(body: ConfigTestRequest, request: Request, _: Writer) -> dict[st
     from replygate.services.requesting import valid_address
 
     to = valid_address(body.to, "to") if body.to else None
-    report = run_config_test(container_of(request), send_to=to, loopback=body.loopback)
+    report = run_config_test(
+        container_of(request), send_to=to, loopback=body.loopback, out_of_reach=body.out_of_reach
+    )
     return {"passed": report.passed, "steps": [asdict(step) for step in report.steps]}
