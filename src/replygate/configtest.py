@@ -110,12 +110,11 @@ def _out_of_reach(flow: Mailflow, mailbox: str) -> str:
     raise ScopeTooWide(
         f"the application {app.name} can read {mailbox}: it is not restricted to the reply "
         "and From mailboxes",
-        fix="restrict it with RBAC for Applications in Exchange Online: "
-        'New-ManagementScope -Name "replygate mailboxes" -RecipientRestrictionFilter '
-        "\"MemberOfGroup -eq '<group DN>'\"; New-ManagementRoleAssignment -App "
-        f'{app.client_id} -Role "Application Mail.ReadWrite" -CustomResourceScope '
-        '"replygate mailboxes" (and "Application Mail.Send"); then remove the unscoped '
-        "Mail.* application permissions from the app in Entra ID",
+        fix="restrict it with RBAC for Applications in Exchange Online (docs/microsoft-365.md, "
+        "section 9): New-ServicePrincipal for the app, New-ManagementScope for the reply and "
+        'From mailboxes, New-ManagementRoleAssignment -App <app> -Role "Application '
+        'Mail.ReadWrite" and "Application Mail.Send" with -CustomResourceScope; then remove '
+        f"the unscoped Mail.* application permissions of {app.client_id} in Entra ID",
     )
 
 
