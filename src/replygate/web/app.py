@@ -29,7 +29,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replygate import __version__
 from replygate.bootstrap import Container
-from replygate.web import credential_health, health, mail_health, notifications, oauth, pages
+from replygate.web import (
+    credential_health,
+    health,
+    mail_health,
+    metrics,
+    notifications,
+    oauth,
+    pages,
+)
 from replygate.web.auth import SESSION_COOKIE, SESSION_LIFETIME, session_secret
 from replygate.web.csrf import verify_csrf
 from replygate.web.errors import install_error_handlers
@@ -58,6 +66,7 @@ def _include_routers(app: FastAPI) -> None:
 
     app.include_router(health.router)
     app.include_router(notifications.router)
+    app.include_router(metrics.router)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(oauth.router)
