@@ -104,12 +104,18 @@ def error_for(response: httpx.Response, who: Who) -> GraphFailure:
             **info,
         )
     if key == "errorsendasdenied":
-        trustee = user or "this application"
+        if user is None:  # app-only: Send As rights do not apply to applications
+            return GraphConfigurationError(
+                f"This application is not allowed to send as {box}.",
+                fix=f"Include {box} in the application's RBAC for Applications scope "
+                '("Application Mail.Send"), or grant admin consent for Mail.Send.',
+                **info,
+            )
         return GraphConfigurationError(
-            f"{trustee} is not allowed to send as {box}.",
-            fix=f"Grant Send As on {box} to {trustee}: Exchange admin center > Mailboxes > "
+            f"{user} is not allowed to send as {box}.",
+            fix=f"Grant Send As on {box} to {user}: Exchange admin center > Mailboxes > "
             f"{box} > Delegation > Send as, or `Add-RecipientPermission -Identity {box} "
-            f"-Trustee {trustee} -AccessRights SendAs`.",
+            f"-Trustee {user} -AccessRights SendAs`.",
             **info,
         )
     if key in ("erroraccessdenied", "accessdenied", "extensionerror") or status == 403:

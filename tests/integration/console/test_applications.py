@@ -56,7 +56,7 @@ def test_register_list_edit_and_remove(client: TestClient, container: Container)
     assert f"{container.settings.public_url}/oauth/callback</code>" in page
     for permission in ("Mail.Send.Shared", "Mail.ReadWrite.Shared", "offline_access"):
         assert permission in page
-    assert "restrict the app to the From and reply mailboxes" in page
+    assert "scoped to the From and reply mailboxes" in page
     with container.uow() as uow:
         app = uow.applications.by_name("contoso")
     assert app is not None
