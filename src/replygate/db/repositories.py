@@ -7,9 +7,10 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from replygate.db.claims import claim_due
 from replygate.db.tables import (
     ApprovalRequestRow,
     ApproverRow,
@@ -260,23 +261,14 @@ class SqlOutboxRepository:
 
     def claim_due(self, worker: str, lease_until: datetime, limit: int = 10) -> list[OutboxItem]:
         """Claim pending rows that are due, or whose claim expired (a worker died)."""
-        now = self._clock.now()
-        due = and_(OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now)
-        abandoned = and_(OutboxRow.state == "claimed", OutboxRow.claimed_until < now)
-        query = (
-            select(OutboxRow)
-            .where(or_(due, abandoned))
-            .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        rows = claim_due(
+            self._session,
+            OutboxRow,
+            worker=worker,
+            lease_until=lease_until,
+            now=self._clock.now(),
+            limit=limit,
         )
-        rows = list(self._session.scalars(query))
-        for row in rows:
-            row.state = "claimed"
-            row.claimed_by = worker
-            row.claimed_until = lease_until
-            row.attempts += 1
-        self._session.flush()
         return [
             OutboxItem(
                 id=row.id,

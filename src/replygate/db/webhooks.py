@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from replygate.db.claims import claim_due
 from replygate.db.tables import (
     ApprovalRequestRow,
     WebhookAttemptRow,
@@ -91,19 +92,14 @@ class SqlWebhookRepository:
     # -- the queue -------------------------------------------------------------------
 
     def claim_due(self, worker: str, lease_until: datetime, limit: int = 10) -> list[DeliveryItem]:
-        now = self._clock.now()
-        due = and_(WebhookDeliveryRow.state == "pending", WebhookDeliveryRow.next_attempt_at <= now)
-        abandoned = and_(
-            WebhookDeliveryRow.state == "claimed", WebhookDeliveryRow.claimed_until < now
+        rows = claim_due(
+            self._session,
+            WebhookDeliveryRow,
+            worker=worker,
+            lease_until=lease_until,
+            now=self._clock.now(),
+            limit=limit,
         )
-        query = (
-            select(WebhookDeliveryRow)
-            .where(or_(due, abandoned))
-            .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        rows = list(self._session.scalars(query))
         secrets: dict[int, str] = {}
         ids = {r.subscription_id for r in rows if r.subscription_id is not None}
         if ids:
@@ -113,12 +109,6 @@ class SqlWebhookRepository:
                 )
             )
             secrets = {sid: secret for sid, secret in found}
-        for row in rows:
-            row.state = "claimed"
-            row.claimed_by = worker
-            row.claimed_until = lease_until
-            row.attempts += 1
-        self._session.flush()
         return [
             DeliveryItem(
                 id=row.id,

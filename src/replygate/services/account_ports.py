@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Protocol, Self
+
+from replygate.services.ports import AuditLog
 
 
 class Role(StrEnum):
@@ -104,12 +106,6 @@ class ApiTokenRepository(Protocol):
     def revoke(self, token_id: int, at: datetime) -> None: ...
 
     def touch(self, token_id: int, at: datetime) -> None: ...
-
-
-class AuditLog(Protocol):
-    def record(
-        self, actor: str, action: str, target: str = "", details: dict[str, Any] | None = None
-    ) -> None: ...
 
 
 class AccountsUnitOfWork(Protocol):
