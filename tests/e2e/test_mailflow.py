@@ -7,7 +7,6 @@ that is not ours stays where it is.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, make_msgid
 from typing import Any
@@ -106,9 +105,6 @@ def test_request_reply_decision_confirmation(
     configure(container, emu, mode=mode, folder="Inbox")
     if mode == "delegated":
         authorise(container, emu, "svc-replygate@contoso.test")
-    # Graph's receivedDateTime has whole seconds: mail in the second the folder was
-    # configured counts as older (safety rule 3), so the scenario starts a second later.
-    time.sleep(1.05)
     unrelated = (
         b"From: newsletter@example.org\r\nTo: approvals@contoso.test\r\nSubject: Weekly news\r\n"
         b"Message-ID: <news-1@example.org>\r\n\r\nNothing to approve here.\r\n"

@@ -3,7 +3,6 @@ settings (app-only, fast polling), replies delivered straight into the reply fol
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -101,9 +100,6 @@ def make_site(
     with container.uow() as uow:
         uow.folders.ensure(SHARED, folder, container.clock.now())
         uow.commit()
-    # Graph's receivedDateTime has whole seconds: mail in the second the folder was
-    # configured counts as older (safety rule 3), so deliveries start a second later.
-    time.sleep(1.05)
     return Site(emu, container, data_dir, database_url, folder)
 
 

@@ -115,7 +115,10 @@ def _before_folder_configured(message: Understanding, context: ScreeningContext)
         return ["before_folder_configured:unknown_arrival"]
     if arrived.tzinfo is None or context.folder_configured_at.tzinfo is None:
         return ["before_folder_configured:naive_time"]
-    return ["before_folder_configured"] if arrived < context.folder_configured_at else []
+    # Graph's receivedDateTime and IMAP's INTERNALDATE are whole seconds, so a reply that
+    # arrives in the second the folder was named reads as earlier; compare whole seconds.
+    configured = context.folder_configured_at.replace(microsecond=0)
+    return ["before_folder_configured"] if arrived < configured else []
 
 
 def _not_delivered(message: Understanding, context: ScreeningContext) -> list[str]:

@@ -125,6 +125,18 @@ def test_before_the_folder_was_configured() -> None:
     assert screen(reply(), context(received_at=None)).outcome is Outcome.DECIDED
 
 
+def test_arrival_in_the_second_the_folder_was_configured_counts_as_after() -> None:
+    # Graph reports receivedDateTime in whole seconds: 10:27:14.000 for mail that arrived
+    # at 10:27:14.600, after a folder named at 10:27:14.400.
+    named = datetime(2025, 3, 4, 10, 27, 14, 400_000, tzinfo=UTC)
+    same_second = context(folder_configured_at=named, received_at=named.replace(microsecond=0))
+    assert screen(reply(), same_second).outcome is Outcome.DECIDED
+    second_before = context(
+        folder_configured_at=named, received_at=datetime(2025, 3, 4, 10, 27, 13, tzinfo=UTC)
+    )
+    assert screen(reply(), second_before).outcome is Outcome.BEFORE_FOLDER_CONFIGURED
+
+
 def test_not_delivered_by_transport() -> None:
     assert screen(reply(received=False), context()).hits == [
         "not_delivered_by_transport:no_received_header"
