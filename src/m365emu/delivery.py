@@ -24,6 +24,7 @@ from m365emu.mime import (
     child_thread_index,
     complete_headers,
     conversation_id,
+    format_recipient,
     html_to_text,
     new_message_id,
     new_thread_index,
@@ -167,17 +168,26 @@ class MailService:
     def send_draft(
         self, mb: Mailbox, msg: StoredMessage, sender: dict[str, Any] | None
     ) -> StoredMessage:
-        """Sends and moves the draft to Sent Items (same immutable id, new REST id)."""
-        out = self._outgoing(mb, msg.fields, sender, str(msg.fields["internetMessageId"]))
-        raw = build_mime(out)
+        """Sends and moves the draft to Sent Items (same immutable id, new REST id).
+
+        A draft created from MIME goes out as submitted (every part and header kept), with
+        the Sender header added when sending on behalf; a JSON draft is rendered."""
+        if msg.raw:
+            raw = msg.raw
+            if sender is not None:
+                raw = prepend_headers(raw, [("Sender", format_recipient(sender))])
+            date = self.now
+        else:
+            out = self._outgoing(mb, msg.fields, sender, str(msg.fields["internetMessageId"]))
+            raw, date = build_mime(out), out.date
         self._dispatch(raw, msg.fields)
         sent = parse_mime(raw)
         sent.update(
             isRead=True,
             conversationId=msg.fields.get("conversationId"),
             conversationIndex=msg.fields.get("conversationIndex"),
-            sentDateTime=iso(out.date),
-            receivedDateTime=iso(out.date),
+            sentDateTime=iso(date),
+            receivedDateTime=iso(date),
             createdDateTime=msg.fields.get("createdDateTime"),
         )
         self.store.update_message(mb, msg, sent)

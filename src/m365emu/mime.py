@@ -64,10 +64,10 @@ def _addr(value: dict[str, Any]) -> tuple[str, str]:
 
 
 def _format_addresses(values: list[dict[str, Any]]) -> str:
-    return ", ".join(_format(v) for v in values)
+    return ", ".join(format_recipient(v) for v in values)
 
 
-def _format(value: dict[str, Any]) -> str:
+def format_recipient(value: dict[str, Any]) -> str:
     name, address = _addr(value)
     return str(Address(display_name=name if name != address else "", addr_spec=address))
 
@@ -96,9 +96,9 @@ def html_to_text(content: str) -> str:
 def build_mime(out: Outgoing) -> bytes:
     msg = out.message
     em = EmailMessage(policy=email.policy.SMTP)
-    em["From"] = _format(out.from_)
+    em["From"] = format_recipient(out.from_)
     if out.sender is not None:
-        em["Sender"] = _format(out.sender)
+        em["Sender"] = format_recipient(out.sender)
     if msg.get("toRecipients"):
         em["To"] = _format_addresses(msg["toRecipients"])
     if msg.get("ccRecipients"):

@@ -190,6 +190,7 @@ class GraphClient:
         *,
         mailbox: str,
         json: Any = None,
+        content: bytes | None = None,
         params: Mapping[str, str] | None = None,
         prefer: tuple[str, ...] = (),
         headers: Mapping[str, str] | None = None,
@@ -216,7 +217,12 @@ class GraphClient:
                 self.counters.bump(box, "requests", cost)
                 try:
                     response = self._http.request(
-                        method, url, json=json, params=params, headers=sent_headers
+                        method,
+                        url,
+                        json=json,
+                        content=content,
+                        params=params,
+                        headers=sent_headers,
                     )
                 except httpx.TransportError as failure:
                     error = self._network_error(failure, box)

@@ -3,29 +3,27 @@
 Cost: 2 Graph requests per message (draft + send). Resuming costs 1 more (GET the draft) and
 +1 when the draft is gone (search Sent Items by internetMessageId).
 
-Limitations of Graph's JSON message form, accepted on purpose:
-- one body only: the HTML part is sent (the text alternative is dropped; clients render HTML,
-  and Exchange derives a text part for clients that ask);
-- only `X-` headers, at most 5: others (`Auto-Submitted`, `In-Reply-To`, `References`) are
-  refused by Graph, so they are dropped here; threading relies on the subject token and the
-  quoted reference block instead.
+Drafts are created from MIME (base64 with `Content-Type: text/plain`), not from Graph's
+message JSON: the JSON form holds one body and refuses every header but `X-` ones (at most
+5), so it would drop the text alternative, `Auto-Submitted`, `In-Reply-To` and
+`References`. MIME keeps the message exactly as composed, as SMTP sends it.
+https://learn.microsoft.com/graph/api/user-post-messages ("Create a message in MIME format")
 """
 
 from __future__ import annotations
 
-import html
+import base64
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
 
 from replygate.errors import AuthorizationNeeded, TransportFailure, UserError
 from replygate.graph.client import GraphClient, SlidingWindow, segment
 from replygate.graph.errors import GraphFailure, GraphNotFound
+from replygate.mail.mime import random_message_id
 from replygate.services.mail_ports import OutboundMail, SendOutcome, SendProgress, SendResult
-
-MAX_CUSTOM_HEADERS = 5
 
 
 class PermanentSendError(UserError):
@@ -52,35 +50,15 @@ class Pacing:
     per_seconds: float = 60.0
 
 
-def _recipients(addresses: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [{"emailAddress": {"address": a}} for a in addresses]
-
-
-def message_payload(mail: OutboundMail) -> dict[str, Any]:
-    """Graph's message JSON for a draft."""
-    sender: dict[str, str] = {"address": mail.from_address}
-    if mail.from_name:
-        sender["name"] = mail.from_name
-    content = mail.html or f"<pre>{html.escape(mail.text)}</pre>"
-    payload: dict[str, Any] = {
-        "subject": mail.subject,
-        "body": {"contentType": "HTML", "content": content},
-        "from": {"emailAddress": sender},
-        "toRecipients": _recipients(mail.to),
-    }
-    if mail.cc:
-        payload["ccRecipients"] = _recipients(mail.cc)
-    if mail.reply_to:
-        payload["replyTo"] = _recipients(mail.reply_to)
-    # Only X- headers are allowed (Auto-Submitted etc. are dropped); an empty list is refused.
-    custom = [
-        {"name": name, "value": value}
-        for name, value in mail.headers
-        if name.lower().startswith("x-")
-    ][:MAX_CUSTOM_HEADERS]
-    if custom:
-        payload["internetMessageHeaders"] = custom
-    return payload
+def mime_draft(mail: OutboundMail, now: datetime) -> bytes:
+    """The base64 MIME body Graph takes to create a draft (`Content-Type: text/plain`)."""
+    message_id = mail.message_id or random_message_id(mail.from_address)
+    try:
+        return base64.b64encode(mail.to_mime(message_id, now))
+    except ValueError as error:  # an address or header the MIME form cannot carry
+        raise PermanentSendError(
+            f"The message cannot be sent: {error}", fix="Correct the addresses or headers."
+        ) from None
 
 
 class GraphMailSender:
@@ -110,13 +88,17 @@ class GraphMailSender:
 
     def create_draft(self, mail: OutboundMail) -> SendProgress:
         """Step 1 (1 request): the caller stores the result before calling `send_draft`."""
+        content = mime_draft(mail, datetime.now(UTC))
         with _send_errors():
-            body = self.client.post_json(
+            response = self.client.request(
+                "POST",
                 f"{self._user(mail.from_address)}/messages",
                 mailbox=mail.from_address,
-                json=message_payload(mail),
+                content=content,
+                headers={"Content-Type": "text/plain"},
                 idempotent=False,
             )
+        body = response.json()
         return SendProgress(mail.from_address, str(body["id"]), str(body["internetMessageId"]))
 
     def send_draft(self, progress: SendProgress) -> SendResult:

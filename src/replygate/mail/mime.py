@@ -125,6 +125,11 @@ def new_message_id(token: str, kind: MailKind, from_address: str) -> str:
     return f"<{unique}@{domain_of(from_address)}>"
 
 
+def random_message_id(from_address: str) -> str:
+    """A unique ``<rg.random@domain>`` for mail that is not about one request."""
+    return f"<rg.{secrets.token_hex(12)}@{domain_of(from_address)}>"
+
+
 def thread_references(message_id: str | None, references: tuple[str, ...]) -> tuple[str, ...]:
     """References for a reply to a message with ``message_id`` and ``references``."""
     ids = [r for r in references if _MSG_ID.match(r)]

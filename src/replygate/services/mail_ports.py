@@ -7,11 +7,14 @@ by page with an opaque cursor they store after each page is committed.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
+
+from replygate.mail.mime import MailKind, OutboundEmail, to_mime
 
 
 @dataclass(frozen=True)
@@ -26,11 +29,37 @@ class OutboundMail:
     cc: tuple[str, ...] = ()
     reply_to: tuple[str, ...] = ()
     from_name: str | None = None
-    # Extra internet headers. Transports that cannot carry a header drop it (Graph's JSON
-    # form takes only `X-` headers, at most 5); see the adapter for what it keeps.
+    # Extra internet headers; every transport sends them in the MIME form.
     headers: tuple[tuple[str, str], ...] = ()
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
+    # The composer's Message-ID (it names the request's token, so a reply's In-Reply-To
+    # leads back to it); transports that assign their own report theirs in SendProgress.
+    message_id: str | None = None
+
+    def to_mime(self, message_id: str, date: datetime) -> bytes:
+        """The RFC 5322 form both MIME transports send (SMTP, and Graph's MIME drafts).
+
+        Raises ValueError for an address or header the MIME form cannot carry."""
+        return to_mime(
+            OutboundEmail(
+                kind=MailKind.REQUEST,  # not used by the MIME form
+                request_id="",
+                from_address=self.from_address,
+                from_name=self.from_name or "",
+                to=self.to,
+                cc=self.cc,
+                reply_to=self.reply_to,
+                subject=self.subject,
+                text=self.text,
+                html=self.html or f"<pre>{html.escape(self.text)}</pre>",
+                message_id=message_id,
+                in_reply_to=self.in_reply_to,
+                references=self.references,
+                headers=dict(self.headers),
+            ),
+            date,
+        )
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,7 @@ def to_outbound(email: OutboundEmail) -> OutboundMail:
         headers=tuple(email.headers.items()),
         in_reply_to=email.in_reply_to,
         references=email.references,
+        message_id=email.message_id,
     )
 
 

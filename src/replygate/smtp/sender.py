@@ -17,15 +17,13 @@ check and retry), unless the caller passes the mail again through
 `send(mail, resume=progress)`, which resends it with the stored Message-ID.
 
 Every header is kept (Message-ID, Reply-To, In-Reply-To, References, Auto-Submitted,
-X-Auto-Response-Suppress...), unlike Graph's JSON form. One connection per message; sends
+X-Auto-Response-Suppress...), as Graph's MIME drafts do. One connection per message; sends
 are paced (default 30 per minute, Exchange Online's SMTP AUTH limit per mailbox).
 """
 
 from __future__ import annotations
 
-import html
 import logging
-import secrets
 import smtplib
 import ssl
 import threading
@@ -35,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from replygate.mail.mime import MailKind, OutboundEmail, domain_of, to_mime
+from replygate.mail.mime import random_message_id
 from replygate.services.mail_ports import OutboundMail, SendOutcome, SendProgress, SendResult
 from replygate.smtp.credentials import (
     Basic,
@@ -86,30 +84,6 @@ class _Held:
     data: bytes
 
 
-def new_message_id(from_address: str) -> str:
-    return f"<rg.{secrets.token_hex(12)}@{domain_of(from_address)}>"
-
-
-def to_email(mail: OutboundMail, message_id: str) -> OutboundEmail:
-    """The MIME builder's form of a port-level mail."""
-    return OutboundEmail(
-        kind=MailKind.REQUEST,  # not used by the MIME form
-        request_id="",
-        from_address=mail.from_address,
-        from_name=mail.from_name or "",
-        to=mail.to,
-        cc=mail.cc,
-        reply_to=mail.reply_to,
-        subject=mail.subject,
-        text=mail.text,
-        html=mail.html or f"<pre>{html.escape(mail.text)}</pre>",
-        message_id=message_id,
-        in_reply_to=mail.in_reply_to,
-        references=mail.references,
-        headers=dict(mail.headers),
-    )
-
-
 class SmtpMailSender:
     """`MailSender` over SMTP. Thread-safe; share one per process."""
 
@@ -135,9 +109,9 @@ class SmtpMailSender:
 
     def create_draft(self, mail: OutboundMail, *, message_id: str | None = None) -> SendProgress:
         """Step 1, no network: build the message with its final Message-ID and hold it."""
-        mid = message_id or new_message_id(mail.from_address)
+        mid = message_id or mail.message_id or random_message_id(mail.from_address)
         try:
-            data = to_mime(to_email(mail, mid), self.clock())
+            data = mail.to_mime(mid, self.clock())
         except ValueError as error:  # an address or header the MIME form cannot carry
             raise PermanentSendError(
                 f"The message cannot be sent over SMTP: {error}",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import email.policy
 import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
 
 import pytest
 from cryptography import x509
@@ -71,6 +73,41 @@ def test_app_only_draft_send_is_delivered_once_and_resume_finds_it(
     assert inbox_subjects(client, "alice@contoso.test").count("[RG-test-AAAAAAAAAA] Deploy") == 1
     counts = client.counters.snapshot()["approvals@contoso.test"]
     assert (counts.requests, counts.throttled) == (3, 0)  # draft, send, resume's GET
+
+
+def test_the_sent_mail_keeps_both_parts_and_every_header(emu: RunningEmulator, kit: Kit) -> None:
+    connection = kit.connection(Mode.APP_ONLY)
+    client, sender = connection.client, connection.sender
+    composed = replace(
+        mail("approvals@contoso.test", "[RG-test-BBBBBBBBBB] Caf\u00e9 release"),
+        in_reply_to="<first@contoso.test>",
+        references=("<first@contoso.test>",),
+        message_id="<RG-test-BBBBBBBBBB.request.1a2b@contoso.test>",
+    )
+    progress = sender.create_draft(composed)
+    assert sender.send_draft(progress).outcome is SendOutcome.SENT
+    found = client.get_json(
+        "users/alice@contoso.test/mailFolders/inbox/messages",
+        mailbox="alice@contoso.test",
+        params={"$filter": f"internetMessageId eq '{progress.internet_message_id}'"},
+    )["value"]
+    assert len(found) == 1
+    raw = client.request(
+        "GET",
+        f"users/alice@contoso.test/messages/{found[0]['id']}/$value",
+        mailbox="alice@contoso.test",
+    ).content
+    received = message_from_bytes(raw, policy=email.policy.default)
+    assert received.get_content_type() == "multipart/alternative"
+    parts = {p.get_content_type(): p.get_content() for p in received.iter_parts()}
+    assert "Reply APPROVE or REJECT" in parts["text/plain"]
+    assert "<p>Reply APPROVE or REJECT</p>" in parts["text/html"]
+    assert received["Auto-Submitted"] == "auto-generated"
+    assert received["X-Auto-Response-Suppress"] == "OOF, AutoReply"
+    assert received["In-Reply-To"] == "<first@contoso.test>"
+    assert received["References"] == "<first@contoso.test>"
+    assert received["Subject"] == "[RG-test-BBBBBBBBBB] Caf\u00e9 release"
+    assert received["Message-ID"] == progress.internet_message_id
 
 
 def test_delegated_authorisation_then_graph_calls_and_cache_round_trip(

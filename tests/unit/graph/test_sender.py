@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import email.policy
+from dataclasses import replace
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import EmailMessage
+
 import httpx
 import pytest
 
@@ -11,7 +18,7 @@ from replygate.graph.sender import (
     Pacing,
     PermanentSendError,
     TransientSendError,
-    message_payload,
+    mime_draft,
 )
 from replygate.services.mail_ports import OutboundMail, SendOutcome, SendProgress
 
@@ -30,21 +37,39 @@ MAIL = OutboundMail(
 PROGRESS = SendProgress("approvals@contoso.test", "draft1", "<m1@contoso.test>")
 
 
-def test_payload_uses_html_and_keeps_only_x_headers() -> None:
-    payload = message_payload(MAIL)
-    assert payload["body"] == {"contentType": "HTML", "content": "<p>Reply APPROVE</p>"}
-    assert [r["emailAddress"]["address"] for r in payload["toRecipients"]] == list(MAIL.to)
-    assert payload["replyTo"] == [{"emailAddress": {"address": "replies@contoso.test"}}]
-    assert payload["internetMessageHeaders"] == [
-        {"name": "X-Auto-Response-Suppress", "value": "OOF, AutoReply"}
-    ]
-    assert "ccRecipients" not in payload
+def decoded(body: bytes) -> EmailMessage:
+    parsed = message_from_bytes(base64.b64decode(body, validate=True), policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def test_the_draft_is_the_whole_mime_message() -> None:
+    draft = decoded(mime_draft(MAIL, datetime(2026, 12, 4, 13, 0, tzinfo=UTC)))
+    assert draft["To"] == "alice@contoso.test, bob@contoso.test"
+    assert draft["Reply-To"] == "replies@contoso.test"
+    assert draft["Auto-Submitted"] == "auto-generated"  # Graph's JSON form refuses it
+    assert draft["X-Auto-Response-Suppress"] == "OOF, AutoReply"
+    assert draft["In-Reply-To"] == "<a@b>"
+    assert [p.get_content_type() for p in draft.iter_parts()] == ["text/plain", "text/html"]
+    assert draft["Message-ID"].endswith("@contoso.test>")
+
+
+def test_the_composers_message_id_is_kept() -> None:
+    mail = replace(MAIL, message_id="<RG-prod-7KQ2M9XW4D.request.ab12@contoso.test>")
+    draft = decoded(mime_draft(mail, datetime(2026, 12, 4, tzinfo=UTC)))
+    assert draft["Message-ID"] == "<RG-prod-7KQ2M9XW4D.request.ab12@contoso.test>"
 
 
 def test_text_only_mail_is_escaped_into_html() -> None:
-    payload = message_payload(OutboundMail("a@b.c", ("d@e.f",), "s", "1 < 2"))
-    assert payload["body"]["content"] == "<pre>1 &lt; 2</pre>"
-    assert "internetMessageHeaders" not in payload  # Graph refuses an empty list
+    mail = OutboundMail("a@b.c", ("d@e.f",), "s", "1 < 2")
+    parts = list(decoded(mime_draft(mail, datetime(2026, 12, 4, tzinfo=UTC))).iter_parts())
+    assert parts[1].get_content().strip() == "<pre>1 &lt; 2</pre>"
+
+
+def test_a_header_mime_cannot_carry_is_a_permanent_error() -> None:
+    broken = replace(MAIL, headers=(("Bad Header", "x"),))
+    with pytest.raises(PermanentSendError, match="cannot set the header"):
+        mime_draft(broken, datetime(2026, 12, 4, tzinfo=UTC))
 
 
 def test_create_then_send_costs_two_requests() -> None:
@@ -60,6 +85,9 @@ def test_create_then_send_costs_two_requests() -> None:
         "/v1.0/users/approvals@contoso.test/messages",
         "/v1.0/users/approvals@contoso.test/messages/draft1/send",
     ]
+    draft = script.requests[0]
+    assert draft.headers["Content-Type"] == "text/plain"  # Graph's MIME form
+    assert decoded(draft.content)["Subject"] == MAIL.subject
 
 
 def test_resume_sends_a_draft_that_still_exists() -> None:
