@@ -12,6 +12,7 @@ import email.policy
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
@@ -102,7 +103,7 @@ def decode_header_value(value: str) -> str:
     """RFC 2047 words decoded; anything malformed is kept as it was."""
     try:
         return str(make_header(decode_header(value)))
-    except (ValueError, LookupError, UnicodeError, AssertionError):
+    except (ValueError, LookupError, UnicodeError, AssertionError, HeaderParseError):
         return value
 
 

@@ -120,6 +120,16 @@ def test_malformed_headers_are_tolerated() -> None:
     assert "broken" in message.subject
 
 
+def test_an_encoded_word_that_is_not_base64_is_kept_as_written() -> None:
+    # Found by the fuzz test: a NUL inside a "b" encoded word made the decoder raise.
+    raw = (
+        b"From: =?utf-8?b?\x00HVjw61hIEZlcm7DoW5kZXo=?= <lucia@contoso.es>\r\n"
+        b"Subject: Re\r\n\r\nApproved"
+    )
+    message = parse_message(raw)
+    assert [m.address for m in message.from_] == ["lucia@contoso.es"]
+
+
 def test_report_flags() -> None:
     raw = (
         b'Content-Type: multipart/report; report-type=delivery-status; boundary="r"\r\n\r\n'
