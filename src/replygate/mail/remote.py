@@ -32,15 +32,23 @@ def _clean(value: str) -> str:
     return " ".join(value.replace("\r", " ").replace("\n", " ").split())
 
 
+def needs_raw(
+    headers: Sequence[tuple[str, str]] | None, *, html: str | None, text: str | None
+) -> bool:
+    """True when a listed message cannot be rebuilt: its raw MIME has to be fetched."""
+    if headers is None or (html is None and text is None):
+        return True
+    return _content_type(headers).startswith(_NEEDS_RAW)
+
+
 def rebuild_mime(
     headers: Sequence[tuple[str, str]] | None, *, html: str | None, text: str | None
 ) -> bytes | None:
     """The message as RFC 5322 bytes from its listed headers and body (HTML or text), or
     None when the listing lacks what parsing needs (no headers, no body, a report's parts)."""
-    if headers is None or (html is None and text is None):
+    if needs_raw(headers, html=html, text=text):
         return None
-    if _content_type(headers).startswith(_NEEDS_RAW):
-        return None
+    assert headers is not None  # needs_raw is True without them
     lines = [
         f"{name.strip()}: {_clean(value)}"
         for name, value in headers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 
@@ -108,6 +109,73 @@ def test_headers_absent_from_delta_are_none_so_the_caller_fetches_mime() -> None
         Script(httpx.Response(200, json={"value": [raw], "@odata.deltaLink": "d"}))
     )
     assert GraphReplyMailbox(client, BOX).changes("f1", None).messages[0].headers is None
+
+
+def report(i: int) -> dict[str, object]:
+    raw = message(i)
+    raw["internetMessageHeaders"] = [
+        {"name": "Received", "value": "from x"},
+        {"name": "Content-Type", "value": "multipart/report; report-type=delivery-status"},
+    ]
+    return raw
+
+
+def test_reports_on_a_page_have_their_mime_fetched_in_one_batch() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/delta"):
+            page = [message(1), report(2), report(3), report(4)]
+            return httpx.Response(200, json={"value": page, "@odata.deltaLink": "d"})
+        steps = json.loads(request.content)["requests"]
+        out = [
+            {"id": s["id"], "status": 200, "body": base64.b64encode(s["url"].encode()).decode()}
+            if "/m4/" not in s["url"]
+            else {"id": s["id"], "status": 503, "body": {"error": {"code": "x"}}}
+            for s in steps
+        ]
+        return httpx.Response(200, json={"responses": out})
+
+    script = Script(handler=answer)
+    client, _ = make_client(script)
+    box = GraphReplyMailbox(client, BOX)
+    box.changes("f1", None)
+    batch = json.loads(script.requests[1].content)["requests"]
+    assert [s["url"] for s in batch] == [f"/users/{BOX}/messages/m{i}/$value" for i in (2, 3, 4)]
+    assert box.fetch_mime("m2") == f"/users/{BOX}/messages/m2/$value".encode()
+    assert box.fetch_mime("m3") == f"/users/{BOX}/messages/m3/$value".encode()
+    assert len(script.requests) == 2  # the delta page and one $batch
+
+
+def test_a_report_the_batch_could_not_fetch_is_fetched_alone() -> None:
+    answers = Script(
+        httpx.Response(200, json={"value": [report(1), report(2)], "@odata.deltaLink": "d"}),
+        httpx.Response(
+            200,
+            json={
+                "responses": [
+                    {"id": "0", "status": 200, "body": base64.b64encode(b"one").decode()},
+                    {"id": "1", "status": 503, "body": {"error": {"code": "ServiceUnavailable"}}},
+                ]
+            },
+        ),
+        httpx.Response(200, content=b"two"),
+    )
+    client, _ = make_client(answers)
+    box = GraphReplyMailbox(client, BOX)
+    box.changes("f1", None)
+    assert (box.fetch_mime("m1"), box.fetch_mime("m2")) == (b"one", b"two")
+    assert answers.requests[2].url.path == f"/v1.0/users/{BOX}/messages/m2/$value"
+
+
+def test_a_single_report_is_not_batched() -> None:
+    answers = Script(
+        httpx.Response(200, json={"value": [message(1), report(2)], "@odata.deltaLink": "d"}),
+        httpx.Response(200, content=b"raw"),
+    )
+    client, _ = make_client(answers)
+    box = GraphReplyMailbox(client, BOX)
+    box.changes("f1", None)
+    assert len(answers.requests) == 1
+    assert box.fetch_mime("m2") == b"raw"
 
 
 def test_disposal_is_batched_by_twenty_and_404_counts_as_done() -> None:
