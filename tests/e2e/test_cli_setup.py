@@ -69,6 +69,56 @@ def test_register_configure_and_test_without_authorisation(tmp_path: Path) -> No
     assert "press Authorize and sign in as svc@contoso.com" in report["steps"][0]["fix"]
 
 
+def test_update_keeps_the_secret_unless_the_client_id_changes(tmp_path: Path) -> None:
+    assert replygate("db", "upgrade", data_dir=tmp_path).returncode == 0
+    added = replygate(
+        "apps",
+        "add",
+        "--name",
+        "prod",
+        "--tenant",
+        "contoso.com",
+        "--client-id",
+        "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+        "--secret-stdin",
+        "--secret-expires",
+        "2099-06-30",
+        data_dir=tmp_path,
+        stdin="a-client-secret\n",
+    )
+    assert added.returncode == 0, added.stderr
+    assert "update" in replygate("apps", "--help", data_dir=tmp_path).stdout
+    renamed = replygate(
+        "apps", "update", "1", "--name", "prod-eu", "--tenant", "fabrikam.com", data_dir=tmp_path
+    )
+    assert renamed.returncode == 0, renamed.stderr
+    assert "saved 'prod-eu' (id 1)" in renamed.stdout
+    corrected = replygate(
+        "apps", "update", "1", "--secret-expires", "2099-03-31", data_dir=tmp_path
+    )
+    assert corrected.returncode == 0, corrected.stderr
+    listed = replygate("apps", "list", data_dir=tmp_path)
+    assert "prod-eu\tdelegated\tfabrikam.com\tsecret expires 2099-03-31" in listed.stdout
+
+    other = ("--client-id", "11111111-2222-4333-8444-555555555555")
+    refused = replygate("apps", "update", "1", *other, data_dir=tmp_path)
+    assert refused.returncode == 4
+    assert "credential: a new client id needs its own client secret" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    moved = replygate(
+        "apps",
+        "update",
+        "1",
+        *other,
+        "--secret-stdin",
+        "--secret-expires",
+        "2099-01-01",
+        data_dir=tmp_path,
+        stdin="the-new-apps-secret\n",
+    )
+    assert moved.returncode == 0, moved.stderr
+
+
 def test_bad_settings_file_names_the_field(tmp_path: Path) -> None:
     assert replygate("db", "upgrade", data_dir=tmp_path).returncode == 0
     settings = tmp_path / "settings.toml"

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from replygate.cli.common import container_from, user_errors
 
+if TYPE_CHECKING:
+    from replygate.services.applications import ApplicationInput
+    from replygate.services.ports import OAuthApplication
+
 app = typer.Typer(
-    help="OAuth applications: register, list, remove, authorize.", no_args_is_help=True
+    help="OAuth applications: register, edit, list, remove (Authorize in the console).",
+    no_args_is_help=True,
 )
 
 
@@ -84,6 +90,97 @@ def add(
             typer.echo(
                 f"then Authorize at {container.settings.public_url}/oauth/authorize/{registered.id}"
             )
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    app_id: Annotated[int, typer.Argument(help="The application's id (see apps list).")],
+    name: Annotated[str | None, typer.Option(help="A new name in replygate.")] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="Directory (tenant) ID or a verified domain.")
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="A new Application (client) ID: needs a new credential.")
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="delegated or app-only.")] = None,
+    cloud: Annotated[
+        str | None,
+        typer.Option(help="global, us-gov, us-gov-dod, china or custom: needs a new credential."),
+    ] = None,
+    secret_stdin: Annotated[
+        bool,
+        typer.Option("--secret-stdin", help="Read a new client secret from standard input."),
+    ] = False,
+    secret_expires: Annotated[
+        str | None,
+        typer.Option(
+            help="The secret's expiry as Entra ID shows it (YYYY-MM-DD): with a new secret, "
+            "or alone to correct the stored secret's date."
+        ),
+    ] = None,
+    certificate: Annotated[
+        Path | None,
+        typer.Option(help="A new PEM file with certificate and private key.", dir_okay=False),
+    ] = None,
+    authority_host: Annotated[
+        str | None, typer.Option(help="Custom cloud only; a new one needs a new credential.")
+    ] = None,
+    graph_url: Annotated[str | None, typer.Option(help="Custom cloud only.")] = None,
+) -> None:
+    """Edit an application: options left out keep their stored values, the credential too.
+
+    A new tenant, client id, mode, cloud, authority host or Graph URL drops the authorised
+    account (Authorize again); a new client id, cloud or authority host also needs a new
+    credential.
+    """
+    from replygate.services.applications import get_application, update_application
+
+    changes: dict[str, Any] = {
+        "name": name,
+        "tenant": tenant,
+        "client_id": client_id,
+        "mode": mode,
+        "cloud": cloud,
+        "client_secret": sys.stdin.readline().strip() if secret_stdin else None,
+        "secret_expires_at": _expiry(secret_expires),
+        "certificate_pem": certificate.read_text() if certificate else None,
+        "authority_host": authority_host,
+        "graph_url": graph_url,
+    }
+    with user_errors():
+        container = container_from(ctx)
+        stored = get_application(container.uow(), app_id)
+        saved = update_application(
+            container.uow(),
+            container.clock,
+            container.secrets,
+            app_id,
+            _edited(stored, changes),
+            by="cli",
+        )
+        with container.uow() as uow:
+            authorised = uow.token_caches.for_application(app_id) is not None
+        typer.echo(f"saved {saved.name!r} (id {app_id})")
+        if saved.mode == "delegated" and not authorised:
+            url = f"{container.settings.public_url}/oauth/authorize/{app_id}"
+            typer.echo(f"not authorised: Authorize at {url}")
+
+
+def _edited(stored: OAuthApplication, changes: dict[str, Any]) -> ApplicationInput:
+    """The stored settings with the options given; no credential unless one was given."""
+    from replygate.services.applications import ApplicationInput
+
+    kept = ApplicationInput(
+        name=stored.name,
+        tenant=stored.tenant,
+        client_id=stored.client_id,
+        mode="app-only" if stored.mode == "app-only" else "delegated",
+        cloud=stored.cloud,
+        authority_host=stored.authority_host,
+        graph_url=stored.graph_url,
+    )
+    return replace(kept, **{k: v for k, v in changes.items() if v is not None})
 
 
 @app.command("list")

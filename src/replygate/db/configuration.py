@@ -82,8 +82,11 @@ class SqlTokenCaches:
         self._session.flush()
         return row
 
-    def remove(self, app_id: int) -> None:
-        self._session.execute(delete(TokenCacheRow).where(TokenCacheRow.application_id == app_id))
+    def remove(self, app_id: int) -> bool:
+        result = self._session.execute(
+            delete(TokenCacheRow).where(TokenCacheRow.application_id == app_id)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 class SqlEmailSettings:

@@ -3,6 +3,7 @@
 Credentials are validated and encrypted here, before they reach storage: a client secret
 with its expiry date, or a certificate (PEM with its private key) whose SHA-1 thumbprint
 and expiry are computed. Plain credentials never leave this module except to MSAL.
+An edit without a credential keeps the stored one (admins seldom still have the secret).
 """
 
 from __future__ import annotations
@@ -95,7 +96,34 @@ def parse_certificate(pem: str) -> Certificate:
     )
 
 
-def _validate(data: ApplicationInput, now: datetime) -> None:
+# A stored credential belongs to one app registration (client id) in one cloud, and is
+# only sent to that cloud's authority: changing these needs the new registration's
+# credential, and a stored secret is never sent to a host an admin just typed in. Not
+# among them: the tenant (a registration's secret works in every tenant it is consented
+# in, and the host stays Microsoft's) and the mode (one secret serves both flows).
+CREDENTIAL_BOUND = ("client_id", "cloud", "authority_host")
+# The authorised account's tokens were issued for exactly these; any change drops them.
+AUTHORISATION_BOUND = ("tenant", "client_id", "cloud", "authority_host", "graph_url", "mode")
+
+# Sentences, not "; ": forms split messages on "; " into one error per field.
+_KEPT_CREDENTIAL_REFUSED = {
+    "client_id": "credential: a new client id needs its own client secret or certificate. "
+    "Paste the credential of the new registration.",
+    "cloud": "credential: another cloud needs its own client secret or certificate. "
+    "Paste the credential of the registration in that cloud.",
+    "authority_host": "credential: a new authority host needs the client secret or "
+    "certificate again (a stored one is never sent to a new host). Paste it.",
+}
+_CERTIFICATE_EXPIRY = (
+    "secret_expires_at: a certificate's expiry is read from the certificate, leave it empty"
+)
+
+
+def _given(value: str | None) -> bool:
+    return bool(value and value.strip())
+
+
+def _validate(data: ApplicationInput, now: datetime, *, credential_required: bool) -> None:
     if not data.name.strip() or len(data.name) > 200:
         raise InvalidInput("name: 1 to 200 characters")
     if not (_GUID.fullmatch(data.tenant) or _DOMAIN.fullmatch(data.tenant)):
@@ -117,34 +145,75 @@ def _validate(data: ApplicationInput, now: datetime) -> None:
         ):
             if not value or not value.startswith("https://"):
                 raise InvalidInput(f"{field_name}: a custom cloud needs an https URL")
-    if bool(data.client_secret) == bool(data.certificate_pem):
+    secret, certificate = _given(data.client_secret), _given(data.certificate_pem)
+    if secret and certificate:
         raise InvalidInput("credential: give either a client secret or a certificate, not both")
-    if data.client_secret is not None:
+    if credential_required and not (secret or certificate):
+        raise InvalidInput("credential: give either a client secret or a certificate")
+    if certificate and data.secret_expires_at is not None:
+        raise InvalidInput(_CERTIFICATE_EXPIRY)
+    if secret:
         if data.secret_expires_at is None:
             raise InvalidInput(
                 "secret_expires_at: enter the expiry shown in Entra ID (Certificates & secrets), "
                 "so replygate can warn before it expires"
             )
-        if data.secret_expires_at <= now:
-            raise InvalidInput("secret_expires_at: this secret has already expired")
+        _check_future(data.secret_expires_at, now)
+
+
+def _check_future(expires_at: datetime, now: datetime) -> None:
+    if expires_at <= now:
+        raise InvalidInput("secret_expires_at: this secret has already expired")
+
+
+def _stored_fields(data: ApplicationInput) -> dict[str, str | None]:
+    """The non-secret fields as they are stored (trimmed, lower-case ids)."""
+    custom = data.cloud == "custom"
+    return {
+        "name": data.name.strip(),
+        "tenant": data.tenant.strip().lower(),
+        "client_id": data.client_id.strip().lower(),
+        "mode": data.mode,
+        "cloud": data.cloud,
+        "authority_host": data.authority_host if custom else None,
+        "graph_url": data.graph_url if custom else None,
+    }
+
+
+def _changed(row: OAuthApplication, data: ApplicationInput) -> list[str]:
+    """Names of the non-secret fields an edit changes (what the audit log shows)."""
+    changed = [name for name, value in _stored_fields(data).items() if getattr(row, name) != value]
+    if data.secret_expires_at is not None and data.secret_expires_at != row.secret_expires_at:
+        changed.append("secret_expires_at")
+    return changed
+
+
+def _check_kept_credential(
+    row: OAuthApplication, data: ApplicationInput, changed: list[str], now: datetime
+) -> None:
+    """An edit without a credential keeps the stored one, where it still applies."""
+    for name in CREDENTIAL_BOUND:
+        if name in changed:
+            raise InvalidInput(_KEPT_CREDENTIAL_REFUSED[name])
+    if "secret_expires_at" in changed:
+        if row.credential_kind != "secret":
+            raise InvalidInput(_CERTIFICATE_EXPIRY)
+        assert data.secret_expires_at is not None  # in changed only when given
+        _check_future(data.secret_expires_at, now)
 
 
 def _fill(row: OAuthApplication, data: ApplicationInput, sealer: Sealer, now: datetime) -> None:
-    row.name = data.name.strip()
-    row.tenant = data.tenant.strip().lower()
-    row.client_id = data.client_id.strip().lower()
-    row.mode = data.mode
-    row.cloud = data.cloud
-    row.authority_host = data.authority_host if data.cloud == "custom" else None
-    row.graph_url = data.graph_url if data.cloud == "custom" else None
+    for name, value in _stored_fields(data).items():
+        setattr(row, name, value)
     row.updated_at = now
-    if data.client_secret:
+    if _given(data.client_secret):
+        assert data.client_secret is not None  # _given checked it
         row.credential_kind = "secret"
         row.secret_encrypted = sealer.encrypt(data.client_secret, SECRET_PURPOSE)
         row.secret_expires_at = data.secret_expires_at
         row.certificate_encrypted = row.certificate_thumbprint = row.certificate_expires_at = None
-    else:
-        assert data.certificate_pem is not None  # _validate checked one is given
+    elif _given(data.certificate_pem):
+        assert data.certificate_pem is not None  # _given checked it
         certificate = parse_certificate(data.certificate_pem)
         if certificate.expires_at <= now:
             raise InvalidInput(f"certificate: it expired on {certificate.expires_at:%Y-%m-%d}")
@@ -155,13 +224,21 @@ def _fill(row: OAuthApplication, data: ApplicationInput, sealer: Sealer, now: da
         row.certificate_thumbprint = certificate.thumbprint
         row.certificate_expires_at = certificate.expires_at
         row.secret_encrypted = row.secret_expires_at = None
+    elif data.secret_expires_at is not None:
+        row.secret_expires_at = data.secret_expires_at  # checked: the stored one is a secret
+
+
+def _credential_change(data: ApplicationInput) -> str:
+    if _given(data.client_secret):
+        return "new secret"
+    return "new certificate" if _given(data.certificate_pem) else "kept"
 
 
 def register_application(
     uow: UnitOfWork, clock: Clock, sealer: Sealer, data: ApplicationInput, *, by: str
 ) -> OAuthApplication:
     now = clock.now()
-    _validate(data, now)
+    _validate(data, now, credential_required=True)
     with uow:
         if uow.applications.by_name(data.name) is not None:
             raise Conflict(f"an OAuth application named {data.name!r} exists already")
@@ -182,26 +259,40 @@ def update_application(
     *,
     by: str,
 ) -> OAuthApplication:
-    """Replace an application's settings. A new tenant or client id drops its authorisation."""
+    """Replace an application's settings, keeping the stored credential unless a new one is
+    given (refused when the client id, cloud or authority host changes). A change of tenant,
+    client id, mode, cloud or hosts drops the authorised account: its tokens no longer fit.
+    """
     now = clock.now()
-    _validate(data, now)
+    _validate(data, now, credential_required=False)
     with uow:
         row = _get(uow, app_id)
         other = uow.applications.by_name(data.name)
         if other is not None and other.id != app_id:
             raise Conflict(f"an OAuth application named {data.name!r} exists already")
-        identity_changed = (row.tenant, row.client_id, row.cloud) != (
-            data.tenant.strip().lower(),
-            data.client_id.strip().lower(),
-            data.cloud,
-        )
+        changed = _changed(row, data)
+        credential = _credential_change(data)
+        if credential == "kept":
+            _check_kept_credential(row, data, changed, now)
         _fill(row, data, sealer, now)
         uow.applications.save(row)
-        if identity_changed:
-            uow.token_caches.remove(app_id)  # tokens of another app or tenant are never reused
-        uow.audit.record(by, "oauth_app.update", row.name, {"reauthorise": identity_changed})
+        dropped = False
+        if any(name in changed for name in AUTHORISATION_BOUND):
+            # Tokens of another app, tenant, cloud or mode are never reused.
+            dropped = uow.token_caches.remove(app_id)
+        uow.audit.record(
+            by,
+            "oauth_app.update",
+            row.name,
+            {"changed": changed, "credential": credential, "authorisation_dropped": dropped},
+        )
         uow.commit()
     return row
+
+
+def get_application(uow: UnitOfWork, app_id: int) -> OAuthApplication:
+    with uow:
+        return _get(uow, app_id)
 
 
 def remove_application(uow: UnitOfWork, app_id: int, *, by: str) -> None:

@@ -148,7 +148,9 @@ class ApplicationRepository(Protocol):
 
 
 class TokenCacheRepository(Protocol):
-    def remove(self, app_id: int) -> None: ...
+    def remove(self, app_id: int) -> bool:
+        """Drop the application's authorised account; False when it had none."""
+        ...
 
 
 @dataclass(frozen=True)

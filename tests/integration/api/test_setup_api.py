@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from replygate.bootstrap import Container
 from tests.integration.api.conftest import Caller
 
 APP = {
@@ -43,6 +44,58 @@ def test_register_list_update_remove_without_ever_showing_the_secret(
     )
     missing = client.delete(f"/api/v1/oauth-applications/{app_id}", headers=admin.headers)
     assert missing.status_code == 404
+
+
+def test_update_without_a_credential_keeps_the_stored_secret(
+    client: TestClient, admin: Caller, container: Container
+) -> None:
+    created = client.post("/api/v1/oauth-applications", json=APP, headers=admin.headers).json()
+    url = f"/api/v1/oauth-applications/{created['id']}"
+    settings_only = {
+        k: v for k, v in APP.items() if k not in ("client_secret", "secret_expires_at")
+    }
+    renamed = client.put(url, json={**settings_only, "name": "prod-eu"}, headers=admin.headers)
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["credential_kind"] == "secret"
+    assert renamed.json()["credential_expires_at"] == "2099-06-30T00:00:00Z"
+    corrected = client.put(
+        url,
+        json={**settings_only, "secret_expires_at": "2099-03-31T00:00:00Z"},
+        headers=admin.headers,
+    )
+    assert corrected.json()["credential_expires_at"] == "2099-03-31T00:00:00Z"
+    with container.uow() as uow:
+        stored = uow.applications.get(created["id"])
+    assert stored is not None
+    assert stored.secret_encrypted is not None
+    assert container.secrets.decrypt(stored.secret_encrypted, "client secret") == (
+        "never-shown-again"
+    )
+
+    other_client = {**settings_only, "client_id": "11111111-2222-4333-8444-555555555555"}
+    refused = client.put(url, json=other_client, headers=admin.headers)
+    assert refused.status_code == 422
+    assert refused.json()["detail"].startswith("credential: a new client id needs its own")
+    moved = client.put(
+        url,
+        json={
+            **other_client,
+            "client_secret": "the-new-apps-secret",
+            "secret_expires_at": "2099-01-01T00:00:00Z",
+        },
+        headers=admin.headers,
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["client_id"] == other_client["client_id"]
+
+
+def test_openapi_marks_the_credential_optional_on_update(client: TestClient) -> None:
+    spec = client.get("/api/openapi.json").json()
+    operation = spec["paths"]["/api/v1/oauth-applications/{app_id}"]["put"]
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert set(schema["required"]) == {"name", "tenant", "client_id"}
+    assert "keep the stored credential" in schema["properties"]["client_secret"]["description"]
 
 
 def test_invalid_application_names_the_field(client: TestClient, admin: Caller) -> None:

@@ -192,6 +192,216 @@ def test_names_are_unique_and_identity_change_drops_tokens(
     assert list_applications(make_uow()) == []
 
 
+def _authorise(make_uow: UowFactory, clock: FixedClock, app_id: int) -> None:
+    from replygate.db.tables import TokenCacheRow
+
+    with make_uow() as uow:
+        uow.token_caches.put(
+            TokenCacheRow(
+                application_id=app_id,
+                username="svc@contoso.test",
+                object_id="o",
+                tenant_id="t",
+                cache_encrypted="x",
+                authorised_at=clock.now(),
+                updated_at=clock.now(),
+            )
+        )
+        uow.commit()
+
+
+def _authorised(make_uow: UowFactory, app_id: int) -> bool:
+    with make_uow() as uow:
+        return uow.token_caches.for_application(app_id) is not None
+
+
+def _last_update(make_uow: UowFactory) -> dict[str, object]:
+    with make_uow() as uow:
+        event = uow.audit.recent(1)[0]
+        assert event.action == "oauth_app.update"
+        return dict(event.details)
+
+
+def no_credential(clock: FixedClock, **changes: object) -> ApplicationInput:
+    return app_input(clock, **{"client_secret": None, "secret_expires_at": None, **changes})
+
+
+def test_edit_without_a_credential_keeps_the_stored_secret(
+    make_uow: UowFactory, clock: FixedClock, sealer: SecretBox
+) -> None:
+    app = register_application(make_uow(), clock, sealer, app_input(clock), by="admin")
+    assert app.id is not None
+    edit = no_credential(clock, name="Renamed", tenant="fabrikam.com", mode="app-only")
+    saved = update_application(make_uow(), clock, sealer, app.id, edit, by="a")
+    with make_uow() as uow:
+        stored = uow.applications.get(app.id)
+    assert stored is not None
+    assert (stored.name, stored.tenant, stored.mode) == ("Renamed", "fabrikam.com", "app-only")
+    assert stored.credential_kind == saved.credential_kind == "secret"
+    assert stored.secret_encrypted is not None
+    assert sealer.decrypt(stored.secret_encrypted, "client secret") == "Xyz~very-secret-value"
+    assert stored.secret_expires_at == app.secret_expires_at
+    details = _last_update(make_uow)
+    assert details["credential"] == "kept"
+    assert details["changed"] == ["name", "tenant", "mode"]
+    assert "very-secret-value" not in str(details)
+
+
+def test_edit_without_a_credential_keeps_the_stored_certificate(
+    make_uow: UowFactory, clock: FixedClock, sealer: SecretBox
+) -> None:
+    pem = certificate_pem(datetime(2027, 6, 1, tzinfo=UTC))
+    data = no_credential(clock, certificate_pem=pem)
+    app = register_application(make_uow(), clock, sealer, data, by="admin")
+    assert app.id is not None
+    update_application(make_uow(), clock, sealer, app.id, no_credential(clock, name="B"), by="a")
+    with make_uow() as uow:
+        stored = uow.applications.get(app.id)
+    assert stored is not None
+    assert stored.name == "B"
+    assert stored.credential_kind == "certificate"
+    assert stored.certificate_thumbprint == app.certificate_thumbprint
+    assert stored.certificate_expires_at == datetime(2027, 6, 1, tzinfo=UTC)
+    assert stored.certificate_encrypted == app.certificate_encrypted
+    later = no_credential(clock, secret_expires_at=clock.now() + timedelta(days=30))
+    with pytest.raises(InvalidInput, match="secret_expires_at: a certificate's expiry is read"):
+        update_application(make_uow(), clock, sealer, app.id, later, by="a")
+
+
+def test_a_secret_expiry_can_be_corrected_alone(
+    make_uow: UowFactory, clock: FixedClock, sealer: SecretBox
+) -> None:
+    app = register_application(make_uow(), clock, sealer, app_input(clock), by="admin")
+    assert app.id is not None
+    real = datetime(2026, 3, 31, tzinfo=UTC)
+    edit = no_credential(clock, secret_expires_at=real)
+    saved = update_application(make_uow(), clock, sealer, app.id, edit, by="a")
+    assert saved.secret_expires_at == saved.credential_expires_at == real
+    assert saved.secret_encrypted == app.secret_encrypted
+    assert _last_update(make_uow)["changed"] == ["secret_expires_at"]
+    past = no_credential(clock, secret_expires_at=clock.now() - timedelta(days=1))
+    with pytest.raises(InvalidInput, match="secret_expires_at: this secret has already expired"):
+        update_application(make_uow(), clock, sealer, app.id, past, by="a")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"client_id": "11111111-2222-4333-8444-555555555555"}, "a new client id needs its own"),
+        ({"cloud": "us-gov"}, "another cloud needs its own"),
+        (
+            {"cloud": "custom", "authority_host": "https://a.test", "graph_url": "https://g.test"},
+            "another cloud needs its own",
+        ),
+    ],
+)
+def test_a_kept_credential_is_never_used_for_another_registration(
+    make_uow: UowFactory,
+    clock: FixedClock,
+    sealer: SecretBox,
+    changes: dict[str, object],
+    message: str,
+) -> None:
+    app = register_application(make_uow(), clock, sealer, app_input(clock), by="admin")
+    assert app.id is not None
+    with pytest.raises(InvalidInput, match=f"^credential: {message}"):
+        update_application(
+            make_uow(), clock, sealer, app.id, no_credential(clock, **changes), by="a"
+        )
+    with make_uow() as uow:
+        stored = uow.applications.get(app.id)
+    assert stored is not None
+    assert (stored.client_id, stored.cloud) == (CLIENT, "global")
+    # With the new registration's credential, the same edit is saved.
+    new_secret = app_input(clock, client_secret="the-new-one", **changes)
+    saved = update_application(make_uow(), clock, sealer, app.id, new_secret, by="a")
+    assert saved.secret_encrypted is not None
+    assert sealer.decrypt(saved.secret_encrypted, "client secret") == "the-new-one"
+
+
+def test_a_kept_secret_is_never_sent_to_a_new_authority_host(
+    make_uow: UowFactory, clock: FixedClock, sealer: SecretBox
+) -> None:
+    hosts = {"cloud": "custom", "authority_host": "https://a.test", "graph_url": "https://g.test"}
+    app = register_application(make_uow(), clock, sealer, app_input(clock, **hosts), by="admin")
+    assert app.id is not None
+    moved = no_credential(clock, **{**hosts, "authority_host": "https://evil.test"})
+    with pytest.raises(InvalidInput, match=r"^credential: a new authority host needs"):
+        update_application(make_uow(), clock, sealer, app.id, moved, by="a")
+    graph = no_credential(clock, **{**hosts, "graph_url": "https://graph2.test"})
+    saved = update_application(make_uow(), clock, sealer, app.id, graph, by="a")
+    assert saved.graph_url == "https://graph2.test"
+
+
+def test_a_new_credential_replaces_the_old_one_and_both_are_refused(
+    make_uow: UowFactory, clock: FixedClock, sealer: SecretBox
+) -> None:
+    app = register_application(make_uow(), clock, sealer, app_input(clock), by="admin")
+    assert app.id is not None
+    pem = certificate_pem(datetime(2027, 6, 1, tzinfo=UTC))
+    both = app_input(clock, certificate_pem=pem)
+    with pytest.raises(InvalidInput, match="not both"):
+        update_application(make_uow(), clock, sealer, app.id, both, by="a")
+    with pytest.raises(InvalidInput, match="a certificate's expiry is read"):
+        register_application(
+            make_uow(),
+            clock,
+            sealer,
+            app_input(clock, client_secret=None, certificate_pem=pem),
+            by="a",
+        )
+    to_certificate = no_credential(clock, certificate_pem=pem)
+    saved = update_application(make_uow(), clock, sealer, app.id, to_certificate, by="a")
+    assert saved.credential_kind == "certificate"
+    assert saved.secret_encrypted is None
+    assert saved.secret_expires_at is None
+    assert _last_update(make_uow)["credential"] == "new certificate"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"tenant": "fabrikam.com"},
+        {"mode": "app-only"},
+        {"client_id": "11111111-2222-4333-8444-555555555555", "client_secret": "new"},
+        {"cloud": "china", "client_secret": "new"},
+    ],
+    ids=["tenant", "mode", "client_id", "cloud"],
+)
+def test_an_edit_that_changes_what_tokens_were_issued_for_drops_the_authorisation(
+    make_uow: UowFactory, clock: FixedClock, sealer: SecretBox, changes: dict[str, object]
+) -> None:
+    app = register_application(make_uow(), clock, sealer, app_input(clock), by="admin")
+    assert app.id is not None
+    _authorise(make_uow, clock, app.id)
+    edit = no_credential(clock, **changes)
+    if changes.get("client_secret"):
+        edit = app_input(clock, **changes)
+    update_application(make_uow(), clock, sealer, app.id, edit, by="a")
+    assert not _authorised(make_uow, app.id)
+    assert _last_update(make_uow)["authorisation_dropped"] is True
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"name": "Renamed"},
+        {"secret_expires_at": datetime(2026, 9, 1, tzinfo=UTC)},
+        {"client_secret": "rotated", "secret_expires_at": datetime(2027, 1, 1, tzinfo=UTC)},
+    ],
+    ids=["name", "expiry", "new-secret"],
+)
+def test_other_edits_keep_the_authorisation(
+    make_uow: UowFactory, clock: FixedClock, sealer: SecretBox, changes: dict[str, object]
+) -> None:
+    app = register_application(make_uow(), clock, sealer, app_input(clock), by="admin")
+    assert app.id is not None
+    _authorise(make_uow, clock, app.id)
+    update_application(make_uow(), clock, sealer, app.id, no_credential(clock, **changes), by="a")
+    assert _authorised(make_uow, app.id)
+    assert _last_update(make_uow)["authorisation_dropped"] is False
+
+
 def test_cloud_names_match_the_graph_adapter() -> None:
     from replygate.graph.clouds import CloudName
 

@@ -31,13 +31,36 @@ class ApplicationWrite(BaseModel):
     client_id: str = Field(description="Application (client) ID from Entra ID.")
     mode: Literal["delegated", "app-only"] = "delegated"
     cloud: Literal["global", "us-gov", "us-gov-dod", "china", "custom"] = "global"
-    client_secret: str | None = Field(None, description="Write-only.")
-    secret_expires_at: datetime | None = Field(None, description="As Entra ID shows it.")
+    client_secret: str | None = Field(
+        None, description="Write-only. Give this or certificate_pem, not both."
+    )
+    secret_expires_at: datetime | None = Field(
+        None, description="As Entra ID shows it; required with client_secret."
+    )
     certificate_pem: str | None = Field(
-        None, description="Certificate and private key; write-only."
+        None, description="Certificate and private key; write-only. Its expiry is read from it."
     )
     authority_host: str | None = Field(None, description="Custom cloud only.")
     graph_url: str | None = Field(None, description="Custom cloud only.")
+
+
+class ApplicationUpdate(ApplicationWrite):
+    """The same fields; the credential may be left out to keep the stored one."""
+
+    client_secret: str | None = Field(
+        None,
+        description="Write-only. Omit (with certificate_pem) to keep the stored credential; "
+        "a new client_id, cloud or authority_host needs a new one.",
+    )
+    secret_expires_at: datetime | None = Field(
+        None,
+        description="As Entra ID shows it. Without a new client_secret it corrects the "
+        "stored secret's expiry; omit to keep it. Refused for a certificate.",
+    )
+    certificate_pem: str | None = Field(
+        None,
+        description="Certificate and private key; write-only. Omit to keep the stored credential.",
+    )
 
 
 class PermissionRead(BaseModel):
@@ -122,8 +145,13 @@ def register(body: ApplicationWrite, request: Request, who: Writer) -> dict[str,
     response_model=ApplicationRead,
     responses=problems(400, 401, 403, 404, 409, 422),
 )
-def update(app_id: AppId, body: ApplicationWrite, request: Request, who: Writer) -> dict[str, Any]:
-    """Replace an application's settings; a new tenant or client id drops its authorisation."""
+def update(app_id: AppId, body: ApplicationUpdate, request: Request, who: Writer) -> dict[str, Any]:
+    """Replace an application's settings; without a credential the stored one is kept.
+
+    A new client id, cloud or authority host needs a new credential. A new tenant, client
+    id, mode, cloud, authority host or Graph URL drops the authorised account: Authorize
+    again.
+    """
     container = container_of(request)
     app = applications.update_application(
         container.uow(), container.clock, container.secrets, app_id, _input(body), by=who.name

@@ -105,6 +105,7 @@ def _form_page(
     general: list[str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    stored = _stored(request, app_id) if app_id else None
     context = {
         "title": "Edit OAuth application" if app_id else "Register an OAuth application",
         "values": values,
@@ -114,8 +115,40 @@ def _form_page(
         "clouds": CLOUDS,
         "modes": MODES,
         "redirect_uri": authorising.redirect_uri(container_of(request)),
+        "kept": _kept_credential_help(stored) if stored else {},
     }
     return render(request, "console/application_form.html", context, status_code=status_code)
+
+
+def _stored(request: Request, app_id: int) -> OAuthApplication:
+    with container_of(request).uow() as uow:
+        app = uow.applications.get(app_id)
+    if app is None:
+        raise NotFound(f"no OAuth application {app_id}")
+    return app
+
+
+def _kept_credential_help(app: OAuthApplication) -> dict[str, str]:
+    """Help texts of the edit form: empty credential fields keep the stored credential."""
+    expires = app.credential_expires_at
+    until = f"expires {expires:%Y-%m-%d}" if expires else "no expiry recorded"
+    if app.credential_kind == "secret":
+        return {
+            "kind": "secret",
+            "client_secret": f"Leave empty to keep the stored secret ({until}). "
+            "A new secret's Value (not its ID) replaces it. Write-only.",
+            "secret_expires_at": "The expiry shown next to the secret in Entra ID. Change it "
+            "alone to correct the stored secret's date; replygate warns 30 and 7 days before.",
+            "certificate_pem": "A certificate with its private key replaces the stored secret.",
+        }
+    return {
+        "kind": "certificate",
+        "client_secret": "A client secret (with its expiry) replaces the stored certificate.",
+        "secret_expires_at": "Only with a new client secret: a certificate's expiry is read "
+        "from the certificate.",
+        "certificate_pem": "Leave empty to keep the stored certificate "
+        f"(thumbprint {app.certificate_thumbprint}, {until}). A new PEM replaces it.",
+    }
 
 
 @router.get("/settings/oauth/new")
@@ -125,10 +158,7 @@ def new_application(request: Request, who: Admin) -> Response:
 
 @router.get("/settings/oauth/{app_id}")
 def edit_application(request: Request, app_id: int, who: Admin) -> Response:
-    with container_of(request).uow() as uow:
-        app = uow.applications.get(app_id)
-    if app is None:
-        raise NotFound(f"no OAuth application {app_id}")
+    app = _stored(request, app_id)
     values = {
         "name": app.name,
         "tenant": app.tenant,
@@ -138,16 +168,24 @@ def edit_application(request: Request, app_id: int, who: Admin) -> Response:
         "authority_host": app.authority_host or "",
         "graph_url": app.graph_url or "",
         "credential": app.credential_kind,
-        "secret_expires_at": f"{app.secret_expires_at:%Y-%m-%d}" if app.secret_expires_at else "",
+        "secret_expires_at": _day(app.secret_expires_at),
     }
     return _form_page(request, values, app_id=app_id)
 
 
-def _input(form: dict[str, str]) -> ApplicationInput:
+def _day(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d}" if moment else ""
+
+
+def _input(form: dict[str, str], stored: OAuthApplication | None) -> ApplicationInput:
     secret = form.get("credential", "secret") == "secret"
     expiry = form.get("secret_expires_at", "").strip()
     expires_at = None
-    if secret and expiry:
+    new_secret = secret and bool(form.get("client_secret"))
+    # The edit form shows the stored expiry: sent back unchanged without a new secret, it
+    # keeps the stored moment (which the API may have set to a time of day).
+    unchanged = stored is not None and expiry == _day(stored.secret_expires_at)
+    if secret and expiry and (new_secret or not unchanged):
         try:
             # Entra ID shows a date; the secret stops working during that day (UTC).
             expires_at = datetime.combine(datetime.fromisoformat(expiry).date(), time(), UTC)
@@ -172,8 +210,9 @@ async def _save(request: Request, who: Admin, app_id: int | None) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     container = container_of(request)
     shown = {k: v for k, v in form.items() if k not in ("client_secret", "certificate_pem")}
+    stored = _stored(request, app_id) if app_id is not None else None
     try:
-        data = _input(form)
+        data = _input(form, stored)
         if app_id is None:
             saved = register_application(
                 container.uow(), container.clock, container.secrets, data, by=who.name
@@ -184,7 +223,9 @@ async def _save(request: Request, who: Admin, app_id: int | None) -> Response:
             )
     except (InvalidInput, Conflict) as error:
         by_field, general = field_errors(error.message, FIELDS | set(ALIASES))
-        for alias, name in ALIASES.items():
+        # A credential error belongs next to the credential the admin chose.
+        chosen = "certificate_pem" if form.get("credential") == "certificate" else "client_secret"
+        for alias, name in {**ALIASES, "credential": chosen}.items():
             if alias in by_field:
                 by_field.setdefault(name, by_field.pop(alias))
         if isinstance(error, Conflict):
