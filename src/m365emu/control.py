@@ -192,8 +192,8 @@ def mount(app: FastAPI, state: EmulatorState) -> None:
             if request.method == "DELETE":
                 state.counters.reset()
             rows = state.counters.snapshot()
-        totals = {"requests": sum(int(str(r["requests"])) for r in rows),
-                  "throttled": sum(int(str(r["throttled"])) for r in rows)}  # fmt: skip
+        totals = {key: sum(int(str(r[key])) for r in rows)
+                  for key in ("requests", "throttled", "batched")}  # fmt: skip
         return JSONResponse({"value": rows, "totals": totals})
 
     @add("/throttling", ["GET", "PUT"])

@@ -39,9 +39,12 @@ class Counters:
 
     requests: Counter[CounterKey] = field(default_factory=Counter)
     throttled: Counter[CounterKey] = field(default_factory=Counter)
+    batched: Counter[CounterKey] = field(default_factory=Counter)  # of `requests`: $batch steps
 
-    def record(self, client_id: str, mailbox: str, endpoint: str) -> None:
+    def record(self, client_id: str, mailbox: str, endpoint: str, batched: bool = False) -> None:
         self.requests[(client_id, mailbox, endpoint)] += 1
+        if batched:
+            self.batched[(client_id, mailbox, endpoint)] += 1
 
     def record_throttled(self, client_id: str, mailbox: str, endpoint: str) -> None:
         self.throttled[(client_id, mailbox, endpoint)] += 1
@@ -55,6 +58,7 @@ class Counters:
                 "endpoint": k[2],
                 "requests": self.requests[k],
                 "throttled": self.throttled[k],
+                "batched": self.batched[k],
             }
             for k in keys
         ]
@@ -62,6 +66,7 @@ class Counters:
     def reset(self) -> None:
         self.requests.clear()
         self.throttled.clear()
+        self.batched.clear()
 
 
 @dataclass(slots=True)

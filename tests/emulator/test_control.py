@@ -47,6 +47,7 @@ def test_counters_throttling_faults_reset(emu: RunningEmulator) -> None:
                 "endpoint": "GET /v1.0/me/messages",
                 "requests": 1,
                 "throttled": 0,
+                "batched": 0,
             }
         ]
         assert ctl.delete("/counters").json()["value"] == []

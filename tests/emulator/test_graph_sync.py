@@ -151,9 +151,11 @@ def test_batch_dependencies_limits_and_inner_errors(emu: RunningEmulator) -> Non
         assert again["status"] == 200
     with control(emu) as ctl:
         rows = ctl.get("/counters").json()["value"]
-    endpoints = {r["endpoint"] for r in rows}
+    endpoints = {r["endpoint"]: r for r in rows}
     assert "POST /v1.0/$batch" in endpoints
-    assert "POST /v1.0/me/messages/{id}/move" in endpoints
+    move = endpoints["POST /v1.0/me/messages/{id}/move"]
+    assert move["batched"] == move["requests"] > 0  # moves were only ever $batch steps
+    assert endpoints["POST /v1.0/$batch"]["batched"] == 0  # the envelope is a round trip
 
 
 def test_throttling_window_quota(emu: RunningEmulator) -> None:

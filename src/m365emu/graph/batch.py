@@ -87,6 +87,7 @@ def _sub_request(ctx: Ctx, step: dict[str, Any]) -> GraphRequest:
         headers,
         raw,
         ctx.req.base_url,
+        in_batch=True,
     )
 
 

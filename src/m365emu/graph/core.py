@@ -39,6 +39,7 @@ class GraphRequest:
     headers: dict[str, str]  # lower-case names
     body: bytes
     base_url: str  # scheme://host:port of the emulator as the client sees it
+    in_batch: bool = False  # a step of a $batch: counted as a request, not a round trip
 
 
 @dataclass
@@ -256,7 +257,7 @@ async def dispatch(state: EmulatorState, req: GraphRequest) -> GraphResponse:
         if slot is not None:
             graph.throttle.release(slot)
     with state.lock:
-        state.counters.record(client_id, mailbox_key, endpoint)
+        state.counters.record(client_id, mailbox_key, endpoint, batched=req.in_batch)
         if response.status == 429:
             state.counters.record_throttled(client_id, mailbox_key, endpoint)
     response.headers.setdefault("request-id", request_id)
