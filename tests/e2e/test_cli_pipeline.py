@@ -216,6 +216,13 @@ def test_create_without_wait_status_and_idempotency(server: Server) -> None:
     assert status.returncode == 0, status.stderr
     assert "pending  Deploy 6" in status.stdout
     assert "ann@contoso.test: waiting" in status.stdout
+    request_id = json.loads(again.stdout)["id"]
+    pending = replygate("request", "status", request_id, "--exit-status", env=server.env)
+    assert pending.returncode == 5, pending.stderr
+    decide(server, request_id, "ann@contoso.test", Verdict.REJECT)
+    rejected = replygate("request", "status", request_id, "--exit-status", "--json", env=server.env)
+    assert rejected.returncode == 1, rejected.stderr
+    assert json.loads(rejected.stdout)["state"] == "rejected"
 
 
 def test_usage_and_connection_errors_exit_4(server: Server, tmp_path: Path) -> None:

@@ -186,24 +186,35 @@ def create(
 def status(
     request_id: Annotated[str, typer.Argument(help="The request id or its RG-... token.")],
     as_json: AsJson = False,
+    exit_status: Annotated[
+        bool,
+        typer.Option(
+            "--exit-status",
+            help="Exit with the request's state, as `wait` does: 0 approved, 1 rejected, "
+            "2 expired, 3 cancelled, 5 still pending (4 stays usage or connection error).",
+        ),
+    ] = False,
     url: Url = None,
     token: Token = None,
     ca_file: CaFile = None,
 ) -> None:
-    """Show a request: state, approvers and their answers, and its timeline."""
+    """Show a request: state, approvers and their answers, and its timeline. Exits 0 once
+    shown, whatever the state, unless --exit-status is given."""
+    from replygate.cli.request_view import EXIT_CODES, EXIT_PENDING, _decision_text
+
     with _client(url, token, ca_file) as client:
         _, request = client.call("GET", f"/api/v1/approvals/{request_id}")
     if as_json:
         typer.echo(json.dumps(request, indent=2))
-        return
-    typer.echo(f"{request['token']}  {request['state']}  {request['title']}")
-    typer.echo(f"policy {request['policy']}, expires {request['expires_at']}")
-    for approver in request["approvers"]:
-        from replygate.cli.request_view import _decision_text
-
-        typer.echo(f"  {approver['address']}: {_decision_text(approver)}")
-    for entry in request.get("timeline", []):
-        typer.echo(f"  {entry['at']}  {entry['kind']}: {entry['summary']}")
+    else:
+        typer.echo(f"{request['token']}  {request['state']}  {request['title']}")
+        typer.echo(f"policy {request['policy']}, expires {request['expires_at']}")
+        for approver in request["approvers"]:
+            typer.echo(f"  {approver['address']}: {_decision_text(approver)}")
+        for entry in request.get("timeline", []):
+            typer.echo(f"  {entry['at']}  {entry['kind']}: {entry['summary']}")
+    if exit_status:
+        raise typer.Exit(EXIT_CODES.get(request["state"], EXIT_PENDING))
 
 
 @app.command("wait")

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 EXIT_APPROVED, EXIT_REJECTED, EXIT_EXPIRED, EXIT_CANCELLED, EXIT_USAGE = 0, 1, 2, 3, 4
 EXIT_CODES = {"approved": 0, "rejected": 1, "expired": 2, "cancelled": 3}
+EXIT_PENDING = 5  # only `status --exit-status` reports a request still open
 CHUNK_TTY = 5.0  # a terminal's table refreshes this often (decisions before the close)
 CHUNK_PLAIN = 15.0
 MAX_BACKOFF = 30.0
