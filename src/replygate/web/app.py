@@ -70,7 +70,7 @@ def _include_routers(app: FastAPI) -> None:
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(oauth.router)
-    for router in CONSOLE:  # before pages: the console's Dashboard replaces its placeholder
+    for router in CONSOLE:
         app.include_router(router)
     app.include_router(pages.router)
 

@@ -1,16 +1,15 @@
-"""Console pages of the foundation: sign-in, sign-out and the Dashboard placeholder."""
+"""Sign-in and sign-out pages (the console's own pages live in web/console/)."""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from replygate.services import accounts
-from replygate.services.account_ports import Role
-from replygate.web.auth import Principal, client_address, current_principal, require_role
+from replygate.web.auth import client_address, current_principal
 from replygate.web.auth import sign_in as start_session
 from replygate.web.auth import sign_out as end_session
 from replygate.web.ratelimit import LoginThrottle, TooManyAttempts
@@ -21,8 +20,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
-
-Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
 
 
 def safe_next(target: str | None) -> str:
@@ -79,8 +76,3 @@ def login(
 def logout(request: Request) -> Response:
     end_session(request)
     return RedirectResponse("/login", status_code=303)
-
-
-@router.get("/", response_class=HTMLResponse)
-def dashboard(request: Request, who: Viewer) -> Response:
-    return render(request, "dashboard.html", {"title": "Dashboard", "user": who.user})
