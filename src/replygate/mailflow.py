@@ -20,7 +20,7 @@ from replygate.graph.connection import GraphConnection, connect
 from replygate.imap import ImapReplyMailbox, ImapSettings
 from replygate.services.applications import CERTIFICATE_PURPOSE, SECRET_PURPOSE
 from replygate.services.configuring import EmailSettings, current_settings, stored_passwords
-from replygate.services.mail_ports import MailSender, ReplyMailbox
+from replygate.services.mail_ports import MailSender, ReplyMailbox, SendPace
 from replygate.services.ports import OAuthApplication
 from replygate.smtp import Basic, NoAuth, SmtpMailSender, SmtpSettings
 
@@ -47,6 +47,13 @@ class Mailflow:
     @property
     def sender(self) -> MailSender:
         return self.smtp if self.smtp is not None else self.graph.sender
+
+    @property
+    def pacing(self) -> SendPace | None:
+        """The sender's pace per mailbox, which the outbox keeps across replicas."""
+        if self.smtp is not None:
+            return self.smtp.settings.pacing if isinstance(self.smtp, SmtpMailSender) else None
+        return self.graph.sender.pacing
 
     def reply_mailbox(self) -> ReplyMailbox:
         if self.imap is not None:

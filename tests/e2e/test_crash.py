@@ -5,7 +5,7 @@ reply folder. The worker process dies at the chosen point (a test hook, never in
 the state at death is checked to prove the point was reached, and a fresh worker
 finishes the work. Then: each request mail sent once, each reply applied once (one
 ledger row, one decision), each reply disposed of once, nothing else in the folder
-touched.
+touched, and no draft left in the shared mailbox.
 """
 
 from __future__ import annotations
@@ -45,12 +45,12 @@ from tests.support.workers import WorkerPool, wait_for
 FOLDER = "Inbox/Approvals"
 
 
-def outbox_first(site: Site) -> tuple[str, str | None]:
-    """State and draft id of the first request mail's row."""
+def outbox_first(site: Site) -> tuple[str, str | None, str | None]:
+    """State, draft id and (planned) Message-ID of the first request mail's row."""
     with site.container.uow() as uow:
         row = uow.session.scalars(select(OutboxRow).order_by(OutboxRow.id)).first()
         assert row is not None
-        return row.state, row.draft_id
+        return row.state, row.draft_id, row.internet_message_id
 
 
 def ledger_disposals(site: Site, replies: list[Reply]) -> list[str]:
@@ -62,11 +62,18 @@ def ledger_disposals(site: Site, replies: list[Reply]) -> list[str]:
 
 def at_death(point: str, site: Site, control: httpx.Client, replies: list[Reply]) -> None:
     """The state the worker left: proof that it died exactly where it was asked to."""
-    state, draft_id = outbox_first(site)
+    state, draft_id, planned = outbox_first(site)
     in_folder = {m["internetMessageId"] for m in listing(control, SHARED, FOLDER)}
     in_deleted = {m["internetMessageId"] for m in listing(control, SHARED, "deleteditems")}
     reply_ids = {r.message_id for r in replies}
     checks: dict[str, Callable[[], bool]] = {
+        # the draft is in the mailbox under the planned Message-ID, the row has no draft id
+        "after_draft": lambda: (
+            state == "claimed"
+            and draft_id is None
+            and [m["internetMessageId"] for m in listing(control, SHARED, "drafts")] == [planned]
+            and listing(control, "alice@contoso.test", "inbox") == []
+        ),
         # the draft is recorded on the row, nothing reached the approvers
         "before_send": lambda: (
             state == "claimed"
@@ -126,7 +133,15 @@ def site(emu: RunningEmulator, tmp_path: Path) -> Iterator[Site]:
 
 
 @pytest.mark.parametrize(
-    "point", ["before_send", "after_send", "before_dispose", "after_dispose", "before_cursor"]
+    "point",
+    [
+        "after_draft",
+        "before_send",
+        "after_send",
+        "before_dispose",
+        "after_dispose",
+        "before_cursor",
+    ],
 )
 def test_killed_worker_restarts_without_doing_anything_twice(
     site: Site, emu: RunningEmulator, control: httpx.Client, tmp_path: Path, point: str
@@ -167,3 +182,4 @@ def test_killed_worker_restarts_without_doing_anything_twice(
     assert kinds == {"request_mail": 2, "answer_mail": 2}  # the requests and confirmations
     check_applied_exactly_once(site, replies)
     check_disposed_exactly_once(control, FOLDER, replies, untouched)
+    assert listing(control, SHARED, "drafts") == []  # no orphan draft, whatever the point

@@ -4,6 +4,7 @@ Read only here, from the environment:
 
 * ``RG_TEST_CRASH_AT``: SIGKILL this process at one step of the mail flow, the
   ``RG_TEST_CRASH_NTH`` time (default 1) it is reached:
+  ``after_draft`` (draft created in the mailbox, its id not recorded),
   ``before_send`` (draft created and recorded, not sent), ``after_send`` (sent, not yet
   marked sent), ``before_dispose`` (outcomes committed, nothing disposed of),
   ``after_dispose`` (disposed of, not recorded), ``before_cursor`` (disposals recorded,
@@ -11,6 +12,7 @@ Read only here, from the environment:
 * ``RG_TEST_FAST=1``: no send pacing (the emulator has no sending limit), outbox claims
   that lapse after ``RG_TEST_CLAIM_SECONDS`` (default 3) instead of 5 minutes so a killed
   worker's rows come back quickly, and rounds every ``RG_TEST_INTERVAL`` seconds.
+  ``RG_TEST_PACING=N/S`` paces sends at N per S seconds instead.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-POINTS = ("before_send", "after_send", "before_dispose", "after_dispose", "before_cursor")
+POINTS = (
+    "after_draft",
+    "before_send",
+    "after_send",
+    "before_dispose",
+    "after_dispose",
+    "before_cursor",
+)
 _seen: dict[str, int] = {}
 
 
@@ -56,6 +65,7 @@ def install_crash_points() -> None:
     from replygate.graph.mailbox import GraphReplyMailbox
     from replygate.graph.sender import GraphMailSender
 
+    _around(GraphMailSender, "create_draft", None, "after_draft")
     _around(GraphMailSender, "send_draft", "before_send", "after_send")
     _around(GraphReplyMailbox, "dispose", "before_dispose", "after_dispose")
     original_update = SqlMailFolders.update
@@ -75,9 +85,11 @@ def install_fast_mode() -> None:
 
     sending.CLAIM_FOR = timedelta(seconds=float(os.environ.get("RG_TEST_CLAIM_SECONDS", "3")))
     original_init = sender.GraphMailSender.__init__
+    messages, _, seconds = os.environ.get("RG_TEST_PACING", "1000000/60").partition("/")
+    fast = sender.Pacing(messages=int(messages), per_seconds=float(seconds))
 
     def init(self: sender.GraphMailSender, client: Any, *, pacing: Any = None) -> None:
-        original_init(self, client, pacing=pacing or sender.Pacing(messages=1_000_000))
+        original_init(self, client, pacing=pacing or fast)
 
     sender.GraphMailSender.__init__ = init  # type: ignore[method-assign]
     pace = float(os.environ.get("RG_TEST_INTERVAL", "0.5"))

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session
 
 from replygate.errors import ConfigurationError
 
@@ -66,3 +68,9 @@ def _sqlite_engine(url: str, database: str | None, **options: Any) -> Engine:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def insert_if_absent(session: Session, model: type[Any], **values: Any) -> None:
+    """``INSERT ... ON CONFLICT DO NOTHING``: concurrent inserts of one key never fail."""
+    insert = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())

@@ -286,11 +286,29 @@ class SqlOutboxRepository:
     def _set(self, outbox_id: int, **values: Any) -> None:
         self._session.execute(update(OutboxRow).where(OutboxRow.id == outbox_id).values(**values))
 
+    def record_plan(self, outbox_id: int, mailbox: str, internet_message_id: str) -> None:
+        """The planned Message-ID, with no draft id yet: a retry looks for it first."""
+        self._set(
+            outbox_id, mailbox=mailbox, draft_id=None, internet_message_id=internet_message_id
+        )
+
     def record_progress(
         self, outbox_id: int, mailbox: str, draft_id: str, internet_message_id: str
     ) -> None:
         self._set(
             outbox_id, mailbox=mailbox, draft_id=draft_id, internet_message_id=internet_message_id
+        )
+
+    def defer(self, outbox_id: int, at: datetime) -> None:
+        self._session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == outbox_id)
+            .values(
+                state="pending",
+                next_attempt_at=at,
+                claimed_until=None,
+                attempts=OutboxRow.attempts - 1,  # the claim counted one; waiting is not one
+            )
         )
 
     def mark_sent(self, outbox_id: int, internet_message_id: str | None, at: datetime) -> None:

@@ -115,6 +115,25 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None]
 
 
+class SendPaceRow(Base):
+    """One row per sending mailbox, locked while a send slot is reserved (see db/pacing)."""
+
+    __tablename__ = "send_pace"
+    mailbox: Mapped[str] = mapped_column(String(ADDRESS), primary_key=True)
+
+
+class SendSlotRow(Base):
+    """A send from a mailbox; it counts against the mailbox's pace until ``frees_at``."""
+
+    __tablename__ = "send_slots"
+    __table_args__ = (Index("ix_send_slots_pace", "mailbox", "frees_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    mailbox: Mapped[str] = mapped_column(String(ADDRESS))
+    taken_at: Mapped[datetime]
+    frees_at: Mapped[datetime]
+    holder: Mapped[str] = mapped_column(String(200), default="")  # worker and outbox row
+
+
 class InboundLedgerRow(Base):
     """One row per mail read: what it was, what was understood, which rules hit, what was done."""
 

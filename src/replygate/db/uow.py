@@ -17,6 +17,7 @@ from replygate.db.configuration import (
     SqlOAuthApplications,
     SqlTokenCaches,
 )
+from replygate.db.pacing import SqlSendPacing
 from replygate.db.repositories import (
     SqlAuditLog,
     SqlInboundLedger,
@@ -36,6 +37,7 @@ class SqlAlchemyUnitOfWork:
     session: Session
     requests: SqlRequestRepository
     outbox: SqlOutboxRepository
+    pacing: SqlSendPacing
     ledger: SqlInboundLedger
     audit: SqlAuditLog
     meta: SqlInstanceMeta
@@ -56,6 +58,7 @@ class SqlAlchemyUnitOfWork:
         self.session = self._session_factory()
         self.requests = SqlRequestRepository(self.session)
         self.outbox = SqlOutboxRepository(self.session, self._clock)
+        self.pacing = SqlSendPacing(self.session, self._clock)
         self.ledger = SqlInboundLedger(self.session)
         self.audit = SqlAuditLog(self.session, self._clock)
         self.meta = SqlInstanceMeta(self.session)

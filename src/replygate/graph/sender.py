@@ -1,7 +1,9 @@
 """Exactly-once sending through Graph: create a draft, persist its ids, send the draft.
 
 Cost: 2 Graph requests per message (draft + send). Resuming costs 1 more (GET the draft) and
-+1 when the draft is gone (search Sent Items by internetMessageId).
++1 when the draft is gone (search Sent Items by internetMessageId). A retry that never
+stored its draft's id looks for the draft by its planned Message-ID first (`find_planned`,
+Drafts then Sent Items: 1-2 requests, on that crash path only).
 
 Drafts are created from MIME (base64 with `Content-Type: text/plain`), not from Graph's
 message JSON: the JSON form holds one body and refuses every header but `X-` ones (at most
@@ -44,7 +46,11 @@ class TransientSendError(TransportFailure):
 
 @dataclass(frozen=True)
 class Pacing:
-    """Exchange Online accepts 30 messages per minute per mailbox; replygate queues the rest."""
+    """Exchange Online accepts 30 messages per minute per mailbox; replygate queues the rest.
+
+    The outbox keeps this pace across every replica through the database (services/sending);
+    the sender's own window also paces, within one process, the mail sent outside the
+    outbox (Test Email Configuration's test and loop-back mails)."""
 
     messages: int = 30
     per_seconds: float = 60.0
@@ -139,15 +145,37 @@ class GraphMailSender:
         # Immutable ids: the draft's id now names the sent copy.
         return SendResult(SendOutcome.ALREADY_SENT, progress.internet_message_id, progress.draft_id)
 
-    def _look_in_sent_items(self, progress: SendProgress) -> SendResult:
-        wanted = progress.internet_message_id.replace("'", "''")  # OData string literal
+    def find_planned(
+        self, mailbox: str, internet_message_id: str
+    ) -> SendProgress | SendResult | None:
+        """After a crash between creating a draft and storing its id: that draft (to send),
+        else its sent copy (ALREADY_SENT), else None (no draft was made: make one).
+
+        Exchange may give a MIME draft its own Message-ID instead of the one planned; then
+        nothing is found and a second draft is made, leaving the first in Drafts as before.
+        That is why the draft's `internetMessageId` in Graph's answer is what gets stored."""
+        hits = self._find(mailbox, "drafts", internet_message_id, "id,internetMessageId")
+        if hits:
+            found = hits[0]
+            mid = str(found.get("internetMessageId") or internet_message_id)
+            return SendProgress(mailbox, str(found["id"]), mid)
+        sent = self._look_in_sent_items(SendProgress(mailbox, "", internet_message_id))
+        return sent if sent.outcome is SendOutcome.ALREADY_SENT else None
+
+    def _find(
+        self, mailbox: str, folder: str, internet_message_id: str, select: str
+    ) -> list[dict[str, object]]:
+        wanted = internet_message_id.replace("'", "''")  # OData string literal
         with _send_errors():
             body = self.client.get_json(
-                f"{self._user(progress.mailbox)}/mailFolders/sentitems/messages",
-                mailbox=progress.mailbox,
-                params={"$filter": f"internetMessageId eq '{wanted}'", "$select": "id"},
+                f"{self._user(mailbox)}/mailFolders/{folder}/messages",
+                mailbox=mailbox,
+                params={"$filter": f"internetMessageId eq '{wanted}'", "$select": select},
             )
-        hits = body.get("value") or []
+        return list(body.get("value") or [])
+
+    def _look_in_sent_items(self, progress: SendProgress) -> SendResult:
+        hits = self._find(progress.mailbox, "sentitems", progress.internet_message_id, "id")
         if hits:
             return SendResult(
                 SendOutcome.ALREADY_SENT, progress.internet_message_id, str(hits[0]["id"])

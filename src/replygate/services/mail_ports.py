@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from replygate.mail.mime import MailKind, OutboundEmail, to_mime
 
@@ -96,6 +96,28 @@ class MailSender(Protocol):
     def send(self, mail: OutboundMail, *, resume: SendProgress | None = None) -> SendResult:
         """Both steps at once (no persistence between them), or `resume` a stored one."""
         ...
+
+
+@runtime_checkable
+class DraftFinder(Protocol):
+    """A sender whose drafts live in the mailbox (Graph) finds one by the Message-ID it was
+    planned with, so a crash between creating a draft and storing its id leaves no orphan."""
+
+    def find_planned(
+        self, mailbox: str, internet_message_id: str
+    ) -> SendProgress | SendResult | None:
+        """The draft to send (progress), its sent copy (ALREADY_SENT), or None: not made yet."""
+        ...
+
+
+class SendPace(Protocol):
+    """How many messages a mailbox may send per window (the transports' ``Pacing``)."""
+
+    @property
+    def messages(self) -> int: ...
+
+    @property
+    def per_seconds(self) -> float: ...
 
 
 @dataclass(frozen=True)

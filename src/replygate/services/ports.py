@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -193,9 +193,17 @@ class OutboxRepository(Protocol):
         self, worker: str, lease_until: datetime, limit: int = 10
     ) -> list[OutboxItem]: ...
 
+    def record_plan(self, outbox_id: int, mailbox: str, internet_message_id: str) -> None:
+        """The Message-ID a draft is about to be created with (before it exists)."""
+        ...
+
     def record_progress(
         self, outbox_id: int, mailbox: str, draft_id: str, internet_message_id: str
     ) -> None: ...
+
+    def defer(self, outbox_id: int, at: datetime) -> None:
+        """Back to the queue until ``at`` without counting an attempt (send pace full)."""
+        ...
 
     def mark_sent(self, outbox_id: int, internet_message_id: str | None, at: datetime) -> None: ...
 
@@ -218,6 +226,24 @@ class OutboxRepository(Protocol):
     ) -> int: ...
 
 
+@dataclass(frozen=True)
+class SendSlot:
+    """A reserved send (``slot_id``), or none free before ``free_at``."""
+
+    slot_id: int | None
+    free_at: datetime | None = None
+
+
+class SendPacing(Protocol):
+    """Sends per mailbox per window, counted across every process on the database."""
+
+    def reserve(
+        self, mailbox: str, *, limit: int, window: timedelta, hold: timedelta, holder: str
+    ) -> SendSlot: ...
+
+    def settle(self, slot_id: int, window: timedelta) -> None: ...
+
+
 class AuditLog(Protocol):
     def record(
         self, actor: str, action: str, target: str = "", details: dict[str, Any] | None = None
@@ -232,6 +258,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def pacing(self) -> SendPacing: ...
 
     @property
     def ledger(self) -> InboundLedger: ...

@@ -1,20 +1,23 @@
 """The sender loop's use case: send due outbox mail exactly once.
 
-Per row: compose the mail from the request as it is now; step 1 creates a draft and its
-ids are committed to the row; step 2 sends the draft; then the row is marked sent, and
-for a request mail the sent Message-ID is stored so replies can be matched by
-``In-Reply-To``. After a crash the stored ids are resumed (the transport checks whether the
-draft still exists or was already sent), so nothing is sent twice. Permanent errors mark
-the row failed with the transport's plain reason and are never retried in a loop;
-transient ones are retried with jittered backoff, after ``Retry-After`` when given.
+Per row: compose the mail from the request as it is now; take a send slot of the From
+mailbox's pace, shared by every replica through the database (Exchange Online accepts 30
+messages per minute per mailbox, whoever sends them); step 1 creates a draft and its ids
+are committed to the row; step 2 sends the draft; then the row is marked sent, and for a
+request mail the sent Message-ID is stored so replies can be matched by ``In-Reply-To``.
+After a crash the stored ids are resumed (the transport checks whether the draft still
+exists or was already sent), so nothing is sent twice. Permanent errors mark the row
+failed with the transport's plain reason and are never retried in a loop; transient ones
+are retried with jittered backoff, after ``Retry-After`` when given.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from replygate.domain.model import ApprovalRequest
@@ -34,13 +37,15 @@ from replygate.mail.compose import (
 )
 from replygate.mail.mime import OutboundEmail
 from replygate.services.mail_ports import (
+    DraftFinder,
     MailSender,
     OutboundMail,
     SendOutcome,
+    SendPace,
     SendProgress,
     SendResult,
 )
-from replygate.services.ports import Clock, OutboxItem, UnitOfWork
+from replygate.services.ports import Clock, OutboxItem, SendSlot, UnitOfWork
 from replygate.services.requesting import OutboxKind
 from replygate.services.webhooks import record_mail_failed, record_mail_sent
 
@@ -50,6 +55,10 @@ CLAIM_FOR = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=1)
 MAX_ATTEMPTS = 12
 REAUTHORISATION_WAIT = timedelta(minutes=2)
+# A send slot that frees this soon is waited for; a later one sends the row back to the
+# queue until then (a long wait would hold the worker's round and its claims).
+PACE_WAIT = timedelta(seconds=10)
+PACE_MARGIN = 0.02  # of the window, as the in-process window: absorbs clock differences
 
 
 @dataclass
@@ -67,6 +76,9 @@ class SendingContext:
     sender: MailSender
     clock: Clock
     worker: str = "worker"
+    # The transport's pace per From mailbox, kept across every replica; None: unpaced.
+    pacing: SendPace | None = None
+    sleep: Callable[[float], None] = time.sleep
 
 
 def to_outbound(email: OutboundEmail) -> OutboundMail:
@@ -190,6 +202,27 @@ def _send_one(
             uow.commit()
         report.skipped.append(item.id)
         return
+    pacing = ctx.pacing
+    if pacing is None:
+        _send_composed(uow_factory, ctx, item, email, report)
+        return
+    slot = _take_slot(uow_factory, ctx, pacing, item, item.mailbox or email.from_address)
+    if slot.slot_id is None:  # the row went back to the queue until a slot frees
+        report.retrying.append(item.id)
+        return
+    try:
+        _send_composed(uow_factory, ctx, item, email, report)
+    finally:
+        _settle(uow_factory, pacing, slot.slot_id)
+
+
+def _send_composed(
+    uow_factory: Callable[[], UnitOfWork],
+    ctx: SendingContext,
+    item: OutboxItem,
+    email: OutboundEmail,
+    report: SendReport,
+) -> None:
     try:
         result = _transmit(uow_factory, ctx, item, email)
     except AuthorizationNeeded as error:
@@ -233,6 +266,50 @@ def _send_one(
     report.sent.append(item.id)
 
 
+def _pace_window(pacing: SendPace) -> timedelta:
+    return timedelta(seconds=pacing.per_seconds * (1 + PACE_MARGIN))
+
+
+def _take_slot(
+    uow_factory: Callable[[], UnitOfWork],
+    ctx: SendingContext,
+    pacing: SendPace,
+    item: OutboxItem,
+    mailbox: str,
+) -> SendSlot:
+    """A send slot of ``mailbox``, waited for (no transaction open while sleeping) when
+    one frees within ``PACE_WAIT``; otherwise the row is deferred until one does."""
+    window = _pace_window(pacing)
+    deadline = ctx.clock.now() + PACE_WAIT
+    while True:
+        with uow_factory() as uow:
+            slot = uow.pacing.reserve(
+                mailbox,
+                limit=pacing.messages,
+                window=window,
+                hold=window,  # a send still in flight counts one window longer
+                holder=f"{ctx.worker} outbox {item.id}"[:200],
+            )
+            if slot.free_at is not None and slot.free_at > deadline:
+                uow.outbox.defer(item.id, slot.free_at)
+                uow.commit()
+                log.info("outbox %s: %s sends no more until %s", item.id, mailbox, slot.free_at)
+                return slot
+            uow.commit()
+        if slot.free_at is None:
+            return slot
+        ctx.sleep(max((slot.free_at - ctx.clock.now()).total_seconds(), 0.01))
+
+
+def _settle(uow_factory: Callable[[], UnitOfWork], pacing: SendPace, slot_id: int) -> None:
+    try:
+        with uow_factory() as uow:
+            uow.pacing.settle(slot_id, _pace_window(pacing))
+            uow.commit()
+    except Exception:  # the slot then counts one window longer than needed; nothing worse
+        log.warning("could not settle send slot %s", slot_id, exc_info=True)
+
+
 def _compose(
     uow_factory: Callable[[], UnitOfWork], ctx: SendingContext, item: OutboxItem
 ) -> OutboundEmail | None:
@@ -253,13 +330,49 @@ def _transmit(
     item: OutboxItem,
     email: OutboundEmail,
 ) -> SendResult:
+    mail = to_outbound(email)
     if item.draft_id and item.internet_message_id and item.mailbox:
         # An earlier attempt created the draft: the transport finds out whether it was sent
         # (Graph), or sends the same message again with the same Message-ID (SMTP keeps no
         # draft across a restart, so at-least-once is the best it can do).
         progress = SendProgress(item.mailbox, item.draft_id, item.internet_message_id)
-        return ctx.sender.send(to_outbound(email), resume=progress)
-    progress = ctx.sender.create_draft(to_outbound(email))
+        return ctx.sender.send(mail, resume=progress)
+    if isinstance(ctx.sender, DraftFinder):
+        planned = _planned(uow_factory, ctx.sender, item, mail)
+        if isinstance(planned, SendResult):
+            return planned
+        if isinstance(planned, SendProgress):
+            return _record_and_send(uow_factory, ctx, item, planned)
+        mail = planned
+    return _record_and_send(uow_factory, ctx, item, ctx.sender.create_draft(mail))
+
+
+def _planned(
+    uow_factory: Callable[[], UnitOfWork], finder: DraftFinder, item: OutboxItem, mail: OutboundMail
+) -> OutboundMail | SendProgress | SendResult:
+    """Drafts that live in the mailbox: the Message-ID is stored before the draft exists.
+
+    First attempt: store it (one write) and return the mail to draft. A row that has one
+    but no draft id died between creating the draft and recording it (or its draft request
+    failed, perhaps after Graph made the draft): the draft made then (to send) or its sent
+    copy is looked for by that Message-ID; when neither exists, the mail is drafted again
+    with the same Message-ID. Only these retries cost lookups, never a first attempt."""
+    if item.internet_message_id and item.mailbox:
+        found = finder.find_planned(item.mailbox, item.internet_message_id)
+        return found if found is not None else replace(mail, message_id=item.internet_message_id)
+    if mail.message_id:
+        with uow_factory() as uow:
+            uow.outbox.record_plan(item.id, mail.from_address, mail.message_id)
+            uow.commit()
+    return mail
+
+
+def _record_and_send(
+    uow_factory: Callable[[], UnitOfWork],
+    ctx: SendingContext,
+    item: OutboxItem,
+    progress: SendProgress,
+) -> SendResult:
     with uow_factory() as uow:
         uow.outbox.record_progress(
             item.id, progress.mailbox, progress.draft_id, progress.internet_message_id

@@ -169,6 +169,7 @@ class Worker:
             sender=flow.sender,
             clock=self.container.clock,
             worker=self.worker_id,
+            pacing=flow.pacing,
         )
         return send_due(self.container.uow, context)
 

@@ -8,8 +8,8 @@ The same protocol against the emulator's Graph is tested in tests/e2e.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -23,7 +23,7 @@ from replygate.services.mail_ports import (
     SendResult,
 )
 from replygate.services.requesting import RequestDraft, cancel_request, create_request
-from replygate.services.sending import SendingContext, send_due
+from replygate.services.sending import PACE_WAIT, SendingContext, send_due
 from tests.conftest import FixedClock
 
 UowFactory = Callable[[], SqlAlchemyUnitOfWork]
@@ -231,3 +231,150 @@ def test_reminder_skipped_once_closed_and_cancel_notice_sent(
     assert notice.to == ("alice@contoso.test",)
     assert "cancelled" in notice.text.lower()
     assert f"RG-prod-{request_id}" in notice.subject
+
+
+@dataclass(frozen=True)
+class Pace:
+    messages: int
+    per_seconds: float
+
+
+def paced(
+    ctx: SendingContext, messages: int, per_seconds: float, clock: FixedClock
+) -> tuple[SendingContext, list[float]]:
+    """``ctx`` with a send pace; its sleeps move the fixed clock (and are returned)."""
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.advance(seconds=seconds)
+
+    return replace(ctx, pacing=Pace(messages, per_seconds), sleep=sleep), slept
+
+
+def outbox_rows(make_uow: UowFactory) -> list[tuple[str, int, datetime]]:
+    with make_uow() as uow:
+        return [(r.state, r.attempts, r.next_attempt_at) for r in reversed(uow.outbox.list())]
+
+
+def test_a_full_send_pace_sends_the_row_back_to_the_queue_without_an_attempt(
+    make_uow: UowFactory, clock: FixedClock, sender: ScriptedSender, ctx: SendingContext
+) -> None:
+    for _ in range(3):
+        new_request(make_uow, clock)
+    paced_ctx, slept = paced(ctx, 2, 60, clock)
+    report = send_due(make_uow, paced_ctx)
+    assert (len(report.sent), len(report.retrying), slept) == (2, 1, [])
+    frees = clock.now() + timedelta(seconds=60 * 1.02)  # one window (and margin) after the sends
+    assert outbox_rows(make_uow)[2] == ("pending", 0, frees)
+    clock.advance(seconds=30)
+    assert send_due(make_uow, paced_ctx).sent == []  # not due yet
+    clock.current = frees
+    assert len(send_due(make_uow, paced_ctx).sent) == 1
+    assert len(sender.sent) == 3
+
+
+def test_a_send_slot_freeing_soon_is_waited_for(
+    make_uow: UowFactory, clock: FixedClock, sender: ScriptedSender, ctx: SendingContext
+) -> None:
+    for _ in range(3):
+        new_request(make_uow, clock)
+    paced_ctx, slept = paced(ctx, 2, 5, clock)
+    assert len(send_due(make_uow, paced_ctx).sent) == 3
+    assert slept == [pytest.approx(5.1)]
+    assert PACE_WAIT.total_seconds() > 5.1
+
+
+@dataclass
+class MailboxSender(ScriptedSender):
+    """Drafts kept in the mailbox under the composer's Message-ID, as Graph's MIME drafts
+    are, and found again by it (``DraftFinder``)."""
+
+    created: int = 0
+    lookups: int = 0
+
+    def create_draft(self, mail: OutboundMail) -> SendProgress:
+        self._maybe_fail()
+        self.created += 1
+        draft_id = f"draft-{self.created}"
+        self.drafts[draft_id] = mail
+        assert mail.message_id is not None
+        return SendProgress(mail.from_address, draft_id, mail.message_id)
+
+    def find_planned(
+        self, mailbox: str, internet_message_id: str
+    ) -> SendProgress | SendResult | None:
+        self.lookups += 1
+        for draft_id, mail in self.drafts.items():
+            if mail.message_id == internet_message_id:
+                return SendProgress(mailbox, draft_id, internet_message_id)
+        if internet_message_id in self.sent:
+            return SendResult(SendOutcome.ALREADY_SENT, internet_message_id)
+        return None
+
+
+def planned_row(make_uow: UowFactory) -> tuple[str | None, str | None]:
+    with make_uow() as uow:
+        row = uow.outbox.list()[0]
+        return row.draft_id, row.internet_message_id
+
+
+def test_the_message_id_is_stored_before_the_draft_and_costs_no_lookup(
+    make_uow: UowFactory, clock: FixedClock, ctx: SendingContext
+) -> None:
+    sender = MailboxSender()
+    new_request(make_uow, clock)
+    stored_first: list[tuple[str | None, str | None]] = []
+    original = sender.create_draft
+
+    def create_draft(mail: OutboundMail) -> SendProgress:
+        stored_first.append(planned_row(make_uow))
+        return original(mail)
+
+    sender.create_draft = create_draft  # type: ignore[method-assign]
+    assert len(send_due(make_uow, replace(ctx, sender=sender)).sent) == 1
+    [(draft_id, planned)] = stored_first
+    assert draft_id is None
+    assert str(planned).startswith("<RG-prod-")
+    assert sender.sent == [planned]
+    assert sender.lookups == 0
+
+
+def test_a_draft_made_just_before_a_crash_is_found_and_sent_not_made_again(
+    make_uow: UowFactory, clock: FixedClock, ctx: SendingContext
+) -> None:
+    sender = MailboxSender()
+    request_id = new_request(make_uow, clock)
+    original = sender.create_draft
+
+    def dies_after_creating(mail: OutboundMail) -> SendProgress:
+        original(mail)
+        raise Crash  # the draft exists in the mailbox; its id was never stored
+
+    sender.create_draft = dies_after_creating  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        send_due(make_uow, replace(ctx, sender=sender))
+    assert planned_row(make_uow)[0] is None
+    sender.create_draft = original  # type: ignore[method-assign]
+    clock.advance(minutes=6)
+    assert len(send_due(make_uow, replace(ctx, sender=sender)).sent) == 1
+    planned = planned_row(make_uow)[1]
+    assert (sender.created, sender.lookups, sender.drafts) == (1, 1, {})
+    assert sender.sent == [planned]
+    with make_uow() as uow:
+        assert uow.requests.find_by_message_id(str(planned)) is not None
+        assert uow.requests.get(request_id) is not None
+
+
+def test_a_crash_before_the_draft_drafts_again_with_the_planned_message_id(
+    make_uow: UowFactory, clock: FixedClock, ctx: SendingContext
+) -> None:
+    sender = MailboxSender(fail_next=[Crash()])  # dies while asking for the draft: none made
+    new_request(make_uow, clock)
+    with pytest.raises(Crash):
+        send_due(make_uow, replace(ctx, sender=sender))
+    planned = planned_row(make_uow)[1]
+    clock.advance(minutes=6)
+    assert len(send_due(make_uow, replace(ctx, sender=sender)).sent) == 1
+    assert (sender.created, sender.lookups) == (1, 1)
+    assert sender.sent == [planned]

@@ -20,7 +20,7 @@ from replygate.graph.sender import (
     TransientSendError,
     mime_draft,
 )
-from replygate.services.mail_ports import OutboundMail, SendOutcome, SendProgress
+from replygate.services.mail_ports import OutboundMail, SendOutcome, SendProgress, SendResult
 
 from .fakes import Script, graph_error, make_client
 
@@ -153,3 +153,39 @@ def test_sends_are_paced_per_mailbox() -> None:
         sender.send_draft(PROGRESS)
     # three at once, then the next two once the first three are a minute (+2 %) old
     assert sum(sleeps.calls) == pytest.approx(61.2)
+
+
+PLANNED = "<RG-prod-7KQ2M9XW4D.request.ab12@contoso.test>"
+
+
+def test_a_planned_draft_is_found_in_drafts_to_be_sent() -> None:
+    script = Script(
+        httpx.Response(200, json={"value": [{"id": "d7", "internetMessageId": PLANNED}]})
+    )
+    client, _ = make_client(script)
+    found = GraphMailSender(client).find_planned("approvals@contoso.test", PLANNED)
+    assert found == SendProgress("approvals@contoso.test", "d7", PLANNED)
+    [lookup] = script.requests
+    assert lookup.url.path == "/v1.0/users/approvals@contoso.test/mailFolders/drafts/messages"
+    assert lookup.url.params["$filter"] == f"internetMessageId eq '{PLANNED}'"
+
+
+def test_a_planned_draft_already_sent_is_found_in_sent_items() -> None:
+    script = Script(
+        httpx.Response(200, json={"value": []}),
+        httpx.Response(200, json={"value": [{"id": "sent9"}]}),
+    )
+    client, _ = make_client(script)
+    found = GraphMailSender(client).find_planned("approvals@contoso.test", PLANNED)
+    assert isinstance(found, SendResult)
+    assert (found.outcome, found.message_id) == (SendOutcome.ALREADY_SENT, "sent9")
+    assert "sentitems" in script.requests[1].url.path
+
+
+def test_a_planned_draft_never_made_is_none() -> None:
+    script = Script(
+        httpx.Response(200, json={"value": []}), httpx.Response(200, json={"value": []})
+    )
+    client, _ = make_client(script)
+    assert GraphMailSender(client).find_planned("approvals@contoso.test", PLANNED) is None
+    assert len(script.requests) == 2
