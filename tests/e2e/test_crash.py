@@ -92,9 +92,12 @@ def at_death(point: str, site: Site, control: httpx.Client, replies: list[Reply]
         "after_dispose": lambda: (
             ledger_disposals(site, replies) == ["pending", "pending"] and reply_ids <= in_deleted
         ),
-        # disposals recorded, the delta cursor never saved
+        # outcomes committed, the delta cursor never saved (disposals come after the cursor:
+        # they wait for full $batch loads, the ledger keeping what is owed)
         "before_cursor": lambda: (
-            ledger_disposals(site, replies) == ["moved", "moved"] and folder_cursor(site) is None
+            ledger_disposals(site, replies) == ["pending", "pending"]
+            and folder_cursor(site) is None
+            and reply_ids <= in_folder
         ),
     }
     assert checks[point](), f"the worker did not die at {point}"

@@ -7,8 +7,8 @@ Read only here, from the environment:
   ``after_draft`` (draft created in the mailbox, its id not recorded),
   ``before_send`` (draft created and recorded, not sent), ``after_send`` (sent, not yet
   marked sent), ``before_dispose`` (outcomes committed, nothing disposed of),
-  ``after_dispose`` (disposed of, not recorded), ``before_cursor`` (disposals recorded,
-  delta cursor not saved).
+  ``after_dispose`` (disposed of, not recorded), ``before_cursor`` (outcomes committed,
+  delta cursor not saved, nothing disposed of yet: disposal follows the cursor).
 * ``RG_TEST_FAST=1``: no send pacing (the emulator has no sending limit), outbox claims
   that lapse after ``RG_TEST_CLAIM_SECONDS`` (default 3) instead of 5 minutes so a killed
   worker's rows come back quickly, and rounds every ``RG_TEST_INTERVAL`` seconds.
