@@ -31,6 +31,7 @@ from bench.backlog import SentRequest, create_sent_requests
 from sqlalchemy import func, select
 
 from m365emu.state import FaultRule, Faults
+from m365emu.tenant import AppSecret
 from m365emu.testing import RunningEmulator
 from replygate import mailflow
 from replygate.bootstrap import Container
@@ -38,6 +39,7 @@ from replygate.db.tables import ApprovalRequestRow, DecisionRow, InboundLedgerRo
 from replygate.graph.client import Budget
 from replygate.graph.connection import connect
 from replygate.graph.sender import Pacing
+from replygate.services.applications import ApplicationInput, update_application
 from replygate.services.configuring import current_settings, parse_settings, save_settings
 from replygate.services.requesting import RequestDraft, create_request
 from replygate.web.mail_health import mail_flow_check
@@ -385,6 +387,58 @@ def test_worker_resumes_after_authorising_again(
     assert_sent_exactly_once(control, container)
     titles = [m["subject"] for m in messages(control, "alice@contoso.test", "inbox")]
     assert sum("During 0" in t for t in titles) == 1
+
+
+def test_a_new_secret_saved_on_the_application_is_used_without_a_restart(
+    emu: RunningEmulator, control: httpx.Client, container: Container, wire: Recorder
+) -> None:
+    configure(container, emu, mode="app-only", folder="Inbox")
+    worker = Worker(container)
+    create(container, 1, "Before")
+    settle(worker, lambda: outbox_open(container) == 0)
+
+    # In Entra: a new secret is added, the old one runs out, the cached token too.
+    registration = emu.state.tenant.app_by(emu.client_id)
+    assert registration is not None
+    old = [secret.id for secret in registration.secrets]
+    far = emu.state.now() + timedelta(days=365)
+    registration.secrets.append(AppSecret("rotated", "a-brand-new-secret-value", far))
+    for secret_id in old:
+        control.post(f"/_emu/apps/{emu.client_id}/secrets/expire", json={"secret_id": secret_id})
+    control.post("/_emu/clock/advance", json={"seconds": 2 * 3600}).raise_for_status()
+    create(container, 1, "During")
+    worker.run_once()
+    assert "client secret expired" in worker.last_errors["read"], worker.last_errors
+    with container.engine.connect() as connection:
+        waiting = connection.execute(
+            select(OutboxRow.state, OutboxRow.last_error).where(OutboxRow.sent_at.is_(None))
+        ).all()
+    # The request mail waits for the admin (it is not the mail's fault), not failed for good.
+    assert [state for state, _ in waiting] == ["pending"]
+    assert "client secret expired" in str(waiting[0][1])
+
+    # The admin pastes the new secret into replygate; the running worker picks it up.
+    with container.uow() as uow:
+        stored = uow.applications.by_name("emulator")
+        assert stored is not None
+        assert stored.id is not None
+    edit = ApplicationInput(
+        name="emulator",
+        tenant=emu.tenant_id,
+        client_id=emu.client_id,
+        mode="app-only",
+        cloud="custom",
+        authority_host=emu.base_url,
+        graph_url=emu.base_url,
+        client_secret="a-brand-new-secret-value",
+        secret_expires_at=far,
+    )
+    update_application(
+        container.uow(), container.clock, container.secrets, stored.id, edit, by="test"
+    )
+    settle(worker, lambda: outbox_open(container) == 0, rounds=5)
+    worker.close()
+    assert_sent_exactly_once(control, container)
 
 
 def test_invalidated_delta_cursor_reads_again_without_deciding_twice(

@@ -50,6 +50,11 @@ class GraphConfigurationError(GraphFailure, ConfigurationError):
     """Rights, consent, policies, app registration: an admin has to fix it."""
 
 
+class CredentialRefused(GraphConfigurationError):
+    """The identity platform refused the application itself (expired or wrong secret,
+    unknown app or tenant): no mail can move until an admin fixes it, so mail waits."""
+
+
 class GraphAuthorizationNeeded(GraphFailure, AuthorizationNeeded):
     """The account must be authorised again (refresh token gone, MFA, consent revoked)."""
 

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from replygate.graph.errors import (
+    CredentialRefused,
     GraphAuthorizationNeeded,
-    GraphConfigurationError,
     GraphFailure,
     GraphTransient,
 )
@@ -102,7 +102,7 @@ def classify(
     values = {"redirect_uri": redirect_uri or "(the callback URL)", "account": account}
     if code in CONFIGURATION:
         message, fix = CONFIGURATION[code]
-        return GraphConfigurationError(message.format(**values), fix=fix.format(**values), **info)
+        return CredentialRefused(message.format(**values), fix=fix.format(**values), **info)
     if code in REAUTHORIZE:
         fix = CONSENT_FIX if code == 65001 else AUTHORIZE_AGAIN
         return GraphAuthorizationNeeded(REAUTHORIZE[code], fix=fix.format(**values), **info)
@@ -125,12 +125,12 @@ def classify(
             **info,
         )
     if error in ("invalid_client", "unauthorized_client"):
-        return GraphConfigurationError(
+        return CredentialRefused(
             "The application's credential (secret or certificate) was refused.",
             fix=NEW_CREDENTIAL_FIX,
             **info,
         )
-    return GraphConfigurationError(
+    return CredentialRefused(
         f"Microsoft refused the sign-in ({error or 'unknown error'}).",
         fix="Check the OAuth application settings against Entra ID; the AADSTS code "
         "in the details names the problem.",

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from replygate.errors import AuthorizationNeeded, TransportFailure, UserError
 from replygate.graph.client import GraphClient, SlidingWindow, segment
-from replygate.graph.errors import GraphFailure, GraphNotFound
+from replygate.graph.errors import CredentialRefused, GraphFailure, GraphNotFound
 from replygate.mail.mime import random_message_id
 from replygate.services.mail_ports import OutboundMail, SendOutcome, SendProgress, SendResult
 
@@ -193,8 +193,8 @@ def _send_errors() -> Iterator[None]:
     """Graph errors -> PermanentSendError / TransientSendError with the plain reason."""
     try:
         yield
-    except AuthorizationNeeded:
-        raise  # not the mail's fault: the outbox waits for re-authorisation
+    except (AuthorizationNeeded, CredentialRefused):
+        raise  # not the mail's fault: the outbox waits for an admin to fix the sign-in
     except GraphFailure as error:
         if error.permanent:
             raise PermanentSendError(error.message, fix=error.fix, cause=error) from error

@@ -280,6 +280,9 @@ def update_application(
         if any(name in changed for name in AUTHORISATION_BOUND):
             # Tokens of another app, tenant, cloud or mode are never reused.
             dropped = uow.token_caches.remove(app_id)
+        if credential != "kept":
+            # Mail that waited for a working credential goes out now, not at its next try.
+            uow.outbox.retry_waiting_now(now)
         uow.audit.record(
             by,
             "oauth_app.update",

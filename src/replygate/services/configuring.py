@@ -176,6 +176,8 @@ def save_settings(
         if settings.reply_address:
             # The first time a folder is named, remember when: older mail in it is never processed.
             uow.folders.ensure(settings.reply_address, settings.email_reply_folder, now)
+        # Mail held back by the old settings (an SMTP login refused, say) is tried at once.
+        uow.outbox.retry_waiting_now(now)
         uow.audit.record(
             by, "settings.update", "email", {"version": record.version, "changed": changed}
         )

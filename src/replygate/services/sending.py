@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from replygate.domain.model import ApprovalRequest
 from replygate.domain.tokens import ReplyToken
-from replygate.errors import AuthorizationNeeded, ReplygateError, UserError
+from replygate.errors import AuthorizationNeeded, ConfigurationError, ReplygateError, UserError
 from replygate.mail.compose import (
     IncomingReply,
     MailContext,
@@ -225,9 +225,10 @@ def _send_composed(
 ) -> None:
     try:
         result = _transmit(uow_factory, ctx, item, email)
-    except AuthorizationNeeded as error:
-        # Not the mail's fault: wait for an admin to authorise again, however long it takes
-        # (the request's expiry still closes it); health reports the state meanwhile.
+    except (AuthorizationNeeded, ConfigurationError) as error:
+        # Not the mail's fault (the sign-in, the app's secret, the SMTP login): wait for an
+        # admin to fix it, however long it takes (the request's expiry still closes it);
+        # health reports the state meanwhile. Faults of the mail itself are UserErrors.
         with uow_factory() as uow:
             uow.outbox.reschedule(item.id, ctx.clock.now() + REAUTHORISATION_WAIT, str(error))
             uow.commit()

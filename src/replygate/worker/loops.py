@@ -61,7 +61,8 @@ class Worker:
     lease_period: timedelta = DEFAULT_LEASE
     subscription: str = ""  # what keep_subscription last said (shown by health)
     _mailflow: Mailflow | None = None
-    _settings_version: tuple[int, datetime | None] | None = None
+    _settings_version: tuple[int, datetime | None, datetime | None] | None = None
+    _flow_checked: bool = False  # this round already compared the settings' version
     _processed_folder_id: str | None = None
     _purged_at: datetime | None = None
     _subscribe_after: datetime | None = None
@@ -69,6 +70,7 @@ class Worker:
 
     def run_once(self, *, read: bool = True) -> RoundReport:
         report = RoundReport()
+        self._flow_checked = False
         report.expired = self._step(report, "expire", self._expire) or []
         self._step(report, "retention", self._purge_old_raw_mime)
         report.sent = self._step(report, "send", self._send)
@@ -118,10 +120,13 @@ class Worker:
     def _flow(self) -> Mailflow:
         from replygate.services.configuring import current_settings
 
+        if self._mailflow is not None and self._flow_checked:
+            return self._mailflow  # once a round is enough: steps share the connection
         current = current_settings(self.container.uow())
-        # Reopen when the settings change, and when an admin authorised again: the cached
-        # connection would keep the old (revoked) tokens.
-        version = (current[0], self._authorised_at(current[1])) if current else None
+        # Reopen when the settings change, when the OAuth application is edited (a new
+        # secret) and when an admin authorised again: the cached connection would keep the
+        # old credential or the old (revoked) tokens.
+        version = (current[0], *self._application_version(current[1])) if current else None
         if self._mailflow is None or version != self._settings_version:
             if self._mailflow is not None:
                 self._mailflow.close()
@@ -129,15 +134,21 @@ class Worker:
             self._mailflow = open_mailflow(self.container)
             self._settings_version = version
             self._processed_folder_id = None
+        self._flow_checked = True
         return self._mailflow
 
-    def _authorised_at(self, settings: EmailSettings) -> datetime | None:
+    def _application_version(
+        self, settings: EmailSettings
+    ) -> tuple[datetime | None, datetime | None]:
+        """(when the application was last edited, when its account was authorised)."""
         if not settings.smtp_oauth_application:
-            return None
+            return None, None
         with self.container.uow() as uow:
             app = uow.applications.by_name(settings.smtp_oauth_application)
-            cache = uow.token_caches.for_application(app.id) if app and app.id else None
-            return cache.authorised_at if cache else None
+            if app is None or app.id is None:
+                return None, None
+            cache = uow.token_caches.for_application(app.id)
+            return app.updated_at, cache.authorised_at if cache else None
 
     def _purge_old_raw_mime(self) -> int:
         """Apply REPLYGATE_RAW_RETENTION_DAYS (cheap: one UPDATE, at most once an hour)."""

@@ -7,17 +7,18 @@ from collections.abc import Callable, Iterator
 from email.policy import default
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from replygate.db import migrate
 from replygate.db.engine import make_engine
+from replygate.db.tables import OutboxRow
 from replygate.db.uow import SqlAlchemyUnitOfWork, session_factory
 from replygate.mail.compose import MailContext
 from replygate.services.requesting import RequestDraft, create_request
 from replygate.services.sending import SendingContext, send_due
 from replygate.smtp import Basic, SmtpMailSender, SmtpSettings
 from tests.conftest import FixedClock
-from tests.integration.smtp.conftest import PASSWORD, USER, StartServer
+from tests.integration.smtp.conftest import PASSWORD, USER, SmtpServer, StartServer
 
 UowFactory = Callable[[], SqlAlchemyUnitOfWork]
 
@@ -34,6 +35,43 @@ def engine(database_url: str) -> Iterator[Engine]:
 def make_uow(engine: Engine, clock: FixedClock) -> UowFactory:
     factory = session_factory(engine)
     return lambda: SqlAlchemyUnitOfWork(factory, clock)
+
+
+def sender_for(server: SmtpServer, clock: FixedClock, password: str) -> SmtpMailSender:
+    settings = SmtpSettings(
+        server.host,
+        server.port,
+        "starttls",
+        Basic(USER, password),
+        ssl_context=server.client_context(),
+        timeout=5,
+    )
+    return SmtpMailSender(settings, clock=clock.now)
+
+
+def test_a_refused_login_holds_the_mail_until_the_password_is_fixed(
+    smtp_server: StartServer, make_uow: UowFactory, clock: FixedClock
+) -> None:
+    server = smtp_server("starttls")
+    mail = MailContext(from_address="approvals@contoso.test", reply_address="replies@contoso.test")
+    draft = RequestDraft(
+        title="Deploy", approvers=["alice@contoso.test"], requester="ci@contoso.test"
+    )
+    create_request(make_uow(), clock, "prod", draft, created_by="t")
+
+    wrong = SendingContext("prod", mail, sender_for(server, clock, "an-old-password"), clock)
+    for _ in range(3):  # every try is refused; the mail is the server's to take later
+        report = send_due(make_uow, wrong)
+        assert (report.sent, report.failed) == ([], [])
+        clock.advance(minutes=10)
+    with make_uow() as uow:
+        row = uow.session.scalars(select(OutboxRow)).one()
+        assert row.state == "pending"  # waiting for the admin, never failed for it
+        assert "535" in row.last_error
+
+    fixed = SendingContext("prod", mail, sender_for(server, clock, PASSWORD), clock)
+    assert len(send_due(make_uow, fixed).sent) == 1
+    assert len(server.handler.received) == 1
 
 
 def test_request_mail_goes_out_once_and_a_4xx_is_retried_with_the_same_message_id(
