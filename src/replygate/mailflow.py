@@ -25,6 +25,7 @@ from replygate.services.ports import OAuthApplication
 from replygate.smtp import Basic, NoAuth, SmtpMailSender, SmtpSettings
 
 TOKEN_CACHE_PURPOSE = "token cache"  # noqa: S105 - a label, not a password
+SIGN_IN_NEEDED = "needs-sign-in"  # the token cache state once its refresh is refused
 
 
 @dataclass
@@ -77,6 +78,20 @@ class Mailflow:
                 row.cache_encrypted = self.container.secrets.encrypt(blob, TOKEN_CACHE_PURPOSE)
                 row.last_refresh_at = row.updated_at = self.container.clock.now()
                 uow.commit()
+
+    def record_sign_in_state(self, problem: str | None) -> None:
+        """Keep the stored sign-in's state true to the last round: what health, metrics and
+        the console show. ``problem`` is why it must be renewed; None when it worked."""
+        if self.application is None or self.application.id is None:
+            return
+        state = "ok" if problem is None else SIGN_IN_NEEDED
+        with self.container.uow() as uow:
+            row = uow.token_caches.for_application(self.application.id)
+            if row is None or (row.state, row.last_error) == (state, problem or ""):
+                return
+            row.state, row.last_error = state, problem or ""
+            row.updated_at = self.container.clock.now()
+            uow.commit()
 
     def close(self) -> None:
         if self.connection is not None:

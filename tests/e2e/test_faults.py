@@ -35,13 +35,20 @@ from m365emu.tenant import AppSecret
 from m365emu.testing import RunningEmulator
 from replygate import mailflow
 from replygate.bootstrap import Container
-from replygate.db.tables import ApprovalRequestRow, DecisionRow, InboundLedgerRow, OutboxRow
+from replygate.db.tables import (
+    ApprovalRequestRow,
+    DecisionRow,
+    InboundLedgerRow,
+    OutboxRow,
+    TokenCacheRow,
+)
 from replygate.graph.client import Budget
 from replygate.graph.connection import connect
 from replygate.graph.sender import Pacing
 from replygate.services.applications import ApplicationInput, update_application
 from replygate.services.configuring import current_settings, parse_settings, save_settings
 from replygate.services.requesting import RequestDraft, create_request
+from replygate.web.credential_health import credential_check
 from replygate.web.mail_health import mail_flow_check
 from replygate.worker.loops import RoundReport, Worker
 from tests.e2e.conftest import SHARED, configure
@@ -357,6 +364,11 @@ def test_revoked_sign_in_stops_the_mailbox_and_says_authorise_again(
     worker.close()
 
 
+def sign_in_state(container: Container) -> str:
+    state = scalar(container, select(TokenCacheRow.state))
+    return str(state)
+
+
 def test_worker_resumes_after_authorising_again(
     emu: RunningEmulator, control: httpx.Client, container: Container, wire: Recorder
 ) -> None:
@@ -377,11 +389,18 @@ def test_worker_resumes_after_authorising_again(
     health = mail_flow_check(container)  # what /healthz shows
     assert health.status == "failing"
     assert "Press Authorize" in health.detail, health.detail
+    # The stored sign-in says so too: the console's token state, metrics, credential check.
+    assert sign_in_state(container) == "needs-sign-in"
+    credentials = credential_check(container)
+    assert credentials.status == "failing"
+    assert "needs a new sign-in" in credentials.detail, credentials.detail
 
     authorise(container, emu, "svc-replygate@contoso.test")
     settle(worker, lambda: outbox_open(container) == 0, rounds=5)
     worker.run_once()
     assert worker.last_errors == {}
+    assert sign_in_state(container) == "ok"
+    assert credential_check(container).status == "ok"
     worker.close()
     assert mail_flow_check(container).status == "ok"
     assert_sent_exactly_once(control, container)

@@ -21,7 +21,7 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError
 
 from replygate.bootstrap import Container
-from replygate.errors import ReplygateError
+from replygate.errors import AuthorizationNeeded, ReplygateError
 from replygate.mail.compose import MailContext
 from replygate.mailflow import Mailflow, open_mailflow
 from replygate.services.configuring import EmailSettings
@@ -46,6 +46,7 @@ class RoundReport:
     webhooks: DeliveryReport | None = None
     errors: dict[str, str] = field(default_factory=dict)
     read_elsewhere: bool = False  # another worker holds the folder's lease this round
+    sign_in_problem: str | None = None  # a step found the stored sign-in refused
 
 
 def default_worker_id() -> str:
@@ -82,6 +83,12 @@ class Worker:
                 self.subscription = self._step(report, "subscribe", self._subscribe) or ""
         if self._mailflow is not None:
             self._step(report, "tokens", self._mailflow.save_tokens)
+            if report.sign_in_problem is not None or report.read is not None:
+                # A read that worked proves the sign-in; a round that read nothing does not.
+                flow = self._mailflow
+                self._step(
+                    report, "tokens", lambda: flow.record_sign_in_state(report.sign_in_problem)
+                )
         self.last_errors = dict(report.errors)
         return report
 
@@ -105,6 +112,8 @@ class Worker:
             return action()
         except ReplygateError as error:
             report.errors[name] = str(error)
+            if isinstance(error, AuthorizationNeeded):
+                report.sign_in_problem = str(error)
             if self.last_errors.get(name) != str(error):  # say it once, not every round
                 log.warning("%s: %s", name, error)
         except DBAPIError as error:  # database down, restarting or full: say so plainly
