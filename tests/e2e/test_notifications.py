@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -115,16 +116,22 @@ def test_notification_wakes_the_worker_and_forgeries_do_not(
     assert report.read is not None
     assert report.read.decided == 1
 
-    # Graph removed the subscription (a genuine lifecycle event, as Graph posts it): the
-    # next round makes a new one. A forged one (wrong clientState) changes nothing.
+    # A forged lifecycle event (wrong clientState) changes nothing; Graph removing the
+    # subscription (the emulator posts the genuine event) makes the next round subscribe anew.
     event = {"subscriptionId": stored.id, "lifecycleEvent": "subscriptionRemoved"}
-    with httpx.Client(verify=False) as graph:  # noqa: S501 - plays Graph, certificate aside
+    with httpx.Client(verify=False) as outsider:  # noqa: S501 - the test plays an attacker
         forged_event = {"value": [{**event, "clientState": "guess"}]}
-        assert graph.post(served.url + "/graph/lifecycle", json=forged_event).status_code == 202
-        assert subscription.load(container) is not None
-        genuine = {"value": [{**event, "clientState": stored.client_state}]}
-        assert graph.post(served.url + "/graph/lifecycle", json=genuine).status_code == 202
-    assert subscription.load(container) is None
+        answer = outsider.post(served.url + "/graph/lifecycle", json=forged_event)
+        assert answer.status_code == 202
+    assert subscription.load(container) is not None
+    removed = control.post(
+        f"/_emu/subscriptions/{stored.id}/lifecycle", json={"event": "subscriptionRemoved"}
+    )
+    assert removed.status_code == 202
+    deadline = time.monotonic() + 10
+    while subscription.load(container) is not None:
+        assert time.monotonic() < deadline, "the emulator's lifecycle event never arrived"
+        time.sleep(0.05)
     worker.run_once()
     renewed = subscription.load(container)
     assert renewed is not None
