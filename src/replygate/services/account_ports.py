@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
-from replygate.services.ports import AuditLog
+from replygate.services.ports import AuditLog, Transaction
 
 
 class Role(StrEnum):
@@ -108,7 +107,7 @@ class ApiTokenRepository(Protocol):
     def touch(self, token_id: int, at: datetime) -> None: ...
 
 
-class AccountsUnitOfWork(Protocol):
+class AccountsUnitOfWork(Transaction, Protocol):
     # Read-only members, so that a unit of work with concrete repositories matches.
     @property
     def users(self) -> UserRepository: ...
@@ -118,14 +117,3 @@ class AccountsUnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditLog: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...

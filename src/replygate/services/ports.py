@@ -254,8 +254,27 @@ class AuditLog(Protocol):
     ) -> None: ...
 
 
-class UnitOfWork(Protocol):
+class Scope(Protocol):
+    """``with uow:`` opens a unit of work and closes it; the ports below share this."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class Transaction(Scope, Protocol):
     """One transaction: nothing is kept unless ``commit`` is called before the block ends."""
+
+    def commit(self) -> None: ...
+
+
+class UnitOfWork(Transaction, Protocol):
+    """Every repository the services use, in one transaction."""
 
     @property
     def requests(self) -> RequestRepository: ...
@@ -286,16 +305,5 @@ class UnitOfWork(Protocol):
 
     @property
     def webhooks(self) -> WebhookRepository: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
     def rollback(self) -> None: ...

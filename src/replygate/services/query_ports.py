@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from replygate.domain.model import ApprovalRequest
+from replygate.services.ports import Scope
 from replygate.services.webhook_ports import WebhookRepository
 
 
@@ -62,18 +62,9 @@ class RequestQueries(Protocol):
     def timeline(self, request_id: str) -> Sequence[TimelineEntry]: ...
 
 
-class QueryUnitOfWork(Protocol):
+class QueryUnitOfWork(Scope, Protocol):
     @property
     def queries(self) -> RequestQueries: ...
 
     @property
     def webhooks(self) -> WebhookRepository: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
