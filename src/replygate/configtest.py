@@ -48,7 +48,13 @@ class ConfigReport:
 
     @property
     def passed(self) -> bool:
-        return all(step.status is StepStatus.PASSED for step in self.steps)
+        """No step failed. A step skipped because it was not asked for (no --to, no
+        loop-back) does not count; one skipped after a failure comes with that failure."""
+        return bool(self.steps) and not any(s.status is StepStatus.FAILED for s in self.steps)
+
+    @property
+    def skipped(self) -> bool:
+        return any(step.status is StepStatus.SKIPPED for step in self.steps)
 
 
 def run_config_test(

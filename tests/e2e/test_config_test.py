@@ -100,6 +100,20 @@ def test_every_step_passes_once_the_rule_moves_replies(
         ["token", "test mail", "reply folder", "loop-back"], "passed"
     )
     assert "understood as approve" in step(second, "loop-back")[0]
+    assert first.passed is False
+    assert second.passed is True
+
+
+def test_steps_not_asked_for_are_skipped_and_do_not_fail_the_test(delegated: Container) -> None:
+    report = run_config_test(delegated, send_to=None, loopback=False)
+    assert statuses(report) == {
+        "token": "passed",
+        "test mail": "skipped",
+        "reply folder": "passed",
+        "loop-back": "skipped",
+    }
+    assert report.passed is True
+    assert report.skipped is True
 
 
 def test_missing_send_as_names_the_grant(delegated: Container, emu: RunningEmulator) -> None:

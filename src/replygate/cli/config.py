@@ -38,7 +38,7 @@ def run_test(
     """
     from dataclasses import asdict
 
-    from replygate.configtest import StepStatus, run_config_test
+    from replygate.configtest import run_config_test
 
     with user_errors():
         report = run_config_test(
@@ -55,8 +55,7 @@ def run_test(
                 typer.echo(f"    {step.detail}")
             if step.fix:
                 typer.echo(f"    fix: {step.fix}")
-    failed = any(step.status is StepStatus.FAILED for step in report.steps)
-    raise typer.Exit(1 if failed else 0)
+    raise typer.Exit(0 if report.passed else 1)
 
 
 @app.command("create-rule")

@@ -32,7 +32,9 @@ class ConfigTestStep(BaseModel):
 
 
 class ConfigTestReport(BaseModel):
-    passed: bool
+    passed: bool = Field(
+        description="No step failed (a step skipped because it was not asked for does not count)."
+    )
     steps: list[ConfigTestStep]
 
 
