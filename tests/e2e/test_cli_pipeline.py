@@ -9,12 +9,15 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from replygate.bootstrap import Container, build
 from replygate.config import load_settings
+from replygate.db.tables import OutboxRow
 from replygate.domain.model import Channel, Decision, Verdict
 from replygate.services.requesting import expire_due_requests
 from tests.e2e.test_serve import environment, free_port, replygate, wait_until_healthy
@@ -223,6 +226,47 @@ def test_create_without_wait_status_and_idempotency(server: Server) -> None:
     rejected = replygate("request", "status", request_id, "--exit-status", "--json", env=server.env)
     assert rejected.returncode == 1, rejected.stderr
     assert json.loads(rejected.stdout)["state"] == "rejected"
+
+
+def test_create_with_markdown_details_a_reminder_and_options(
+    server: Server, tmp_path: Path
+) -> None:
+    notes = tmp_path / "release-notes.md"
+    notes.write_text("## Changes\n\n- **faster** refunds\n", encoding="utf-8")
+    made = replygate(
+        "request", "create", "--title", "Deploy 17", "--approver", "ann@contoso.test",
+        "--details", f"@{notes}", "--detail", "version=1.4.2", "--remind-after", "2h",
+        "--allow-delegates", "--json", env=server.env,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    body = json.loads(made.stdout)
+    assert body["details"] == "## Changes\n\n- **faster** refunds\n\n- **version**: 1.4.2"
+    with server.container.uow() as uow:
+        request = uow.requests.get(body["id"])
+        assert request is not None
+        assert request.policy.allow_delegates is True
+        assert request.policy.allow_self_approval is False
+        reminders = uow.session.scalars(
+            select(OutboxRow.next_attempt_at).where(
+                OutboxRow.request_id == body["id"], OutboxRow.kind == "reminder_mail"
+            )
+        ).all()
+    assert len(reminders) == 1
+    created = datetime.fromisoformat(body["created_at"])
+    assert reminders[0].replace(tzinfo=UTC) - created == timedelta(hours=2)
+
+    loopback = replygate(
+        "request", "create", "--title", "Deploy 18", "--approver", "ann@contoso.test",
+        "--callback-url", "https://127.0.0.1:9/hook", env=server.env,
+    )  # fmt: skip
+    assert loopback.returncode == 4
+    assert "loopback" in loopback.stderr
+    missing = replygate(
+        "request", "create", "--title", "Deploy 19", "--approver", "ann@contoso.test",
+        "--details", f"@{tmp_path / 'nope.md'}", env=server.env,
+    )  # fmt: skip
+    assert missing.returncode == 4
+    assert "--details @" in missing.stderr
 
 
 def test_usage_and_connection_errors_exit_4(server: Server, tmp_path: Path) -> None:

@@ -114,6 +114,20 @@ def _pairs(values: list[str]) -> dict[str, str]:
     return found
 
 
+def _markdown(value: str | None) -> str:
+    """--details as given, or read from @FILE or - (standard input)."""
+    if value is None:
+        return ""
+    if value == "-":
+        return sys.stdin.read().strip()
+    if value.startswith("@"):
+        try:
+            return Path(value[1:]).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeError) as error:
+            raise _fail(f"--details {value}: {error}") from None
+    return value.strip()
+
+
 def _details_text(details: dict[str, str], link: str | None) -> str:
     lines = [f"- **{key}**: {value}" for key, value in details.items()]
     if link:
@@ -134,6 +148,34 @@ def create(
         typer.Option("--detail", help="key=value shown in the mail and kept as metadata."),
     ] = None,
     link: Annotated[str | None, typer.Option("--link", help="A URL (the pipeline run).")] = None,
+    details_text: Annotated[
+        str | None,
+        typer.Option(
+            "--details",
+            help="Markdown shown in the mail above the --detail pairs (release notes...); "
+            "@FILE reads it from a file, - from standard input.",
+        ),
+    ] = None,
+    remind_after: Annotated[
+        str | None,
+        typer.Option("--remind-after", help="Remind approvers who have not answered, e.g. 2h."),
+    ] = None,
+    callback_url: Annotated[
+        str | None,
+        typer.Option(
+            "--callback-url",
+            help="An https URL that receives this request's webhook events (signed; the "
+            "secret is in the --json output).",
+        ),
+    ] = None,
+    allow_self_approval: Annotated[
+        bool,
+        typer.Option("--allow-self-approval", help="The requester may approve their own request."),
+    ] = False,
+    allow_delegates: Annotated[
+        bool,
+        typer.Option("--allow-delegates", help="Accept a reply sent on an approver's behalf."),
+    ] = False,
     requester: Annotated[
         str | None, typer.Option("--requester", help="Who asks (default: the token's user).")
     ] = None,
@@ -154,14 +196,23 @@ def create(
     from replygate.cli.request_view import make_view, wait_for
 
     details = _pairs(detail or [])
+    text = "\n\n".join(
+        part for part in (_markdown(details_text), _details_text(details, link)) if part
+    )
     body: dict[str, Any] = {
         "title": title,
         "approvers": approver,
         "policy": policy,
         "expires_in_seconds": int(_seconds(expires_in, "--expires-in")),
-        "details": _details_text(details, link),
+        "details": text,
         "metadata": {**details, **({"link": link} if link else {})},
+        "allow_self_approval": allow_self_approval,
+        "allow_delegates": allow_delegates,
     }
+    if remind_after:
+        body["remind_after_seconds"] = int(_seconds(remind_after, "--remind-after"))
+    if callback_url:
+        body["callback_url"] = callback_url
     if requester:
         body["requester"] = requester
     wait_seconds = _seconds(timeout, "--timeout")
