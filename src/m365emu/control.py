@@ -221,11 +221,13 @@ def mount(app: FastAPI, state: EmulatorState) -> None:
                     str(b["endpoint"]), int(b.get("status", 0)), str(b.get("code", "")),
                     int(b.get("count", 1)), int(b.get("latency_ms", 0)),
                     str(b.get("message", "Fault injected by the emulator.")),
+                    None if b.get("retry_after") is None else int(b["retry_after"]),
                 ))  # fmt: skip
             elif request.method == "DELETE":
                 state.faults.clear()
             rules = [{"endpoint": r.endpoint_pattern, "status": r.status, "code": r.error_code,
-                      "count": r.remaining, "latency_ms": r.latency_ms}
+                      "count": r.remaining, "latency_ms": r.latency_ms,
+                      "retry_after": r.retry_after}
                      for r in state.faults.rules]  # fmt: skip
         return JSONResponse({"value": rules}, 201 if request.method == "POST" else 200)
 

@@ -81,6 +81,7 @@ class FaultRule:
     remaining: int = 1
     latency_ms: int = 0
     message: str = "Fault injected by the emulator."
+    retry_after: int | None = None  # seconds, sent as Retry-After (as Graph does on 429/503)
 
 
 @dataclass(slots=True)

@@ -61,6 +61,12 @@ def test_counters_throttling_faults_reset(emu: RunningEmulator) -> None:
         }
         assert len(ctl.post("/faults", json=fault).json()["value"]) == 1
         assert ctl.delete("/faults").json()["value"] == []
+        throttled = {"endpoint": "GET /v1.0/me/messages", "status": 429,
+                     "code": "TooManyRequests", "retry_after": 3}  # fmt: skip
+        assert ctl.post("/faults", json=throttled).json()["value"][0]["retry_after"] == 3
+        answer = a.get("/me/messages")
+        assert (answer.status_code, answer.headers["retry-after"]) == (429, "3")
+        assert a.get("/me/messages").status_code == 200  # count 1: only the first
         deliver(emu, ALICE, raw_mail(ALICE, "before reset"))
         assert ctl.post("/reset", json={}).status_code == 200
         assert a.get("/me/messages").json()["value"] == []

@@ -241,7 +241,8 @@ async def dispatch(state: EmulatorState, req: GraphRequest) -> GraphResponse:
             if fault.latency_ms:
                 await asyncio.sleep(fault.latency_ms / 1000)
             if fault.status:
-                raise GraphError(fault.status, fault.error_code, fault.message)
+                wait = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+                raise GraphError(fault.status, fault.error_code, fault.message, wait)
         response = await r.handler(ctx)
     except GraphError as exc:
         body = envelope(exc.code, exc.message, request_id, client_request_id, iso(state.now()))
