@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo lint typecheck pytest bench install system-deps clean
+.PHONY: test demo lint typecheck pytest bench fuzz install system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,15 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The fuzz tests of `make test`, run long: FUZZ_EXAMPLES per MIME test, FUZZ_API_EXAMPLES
+# per API operation (new random cases each run; a failure prints the case to replay).
+FUZZ_EXAMPLES ?= 20000
+FUZZ_API_EXAMPLES ?= 500
+fuzz: $(STAMP)
+	REPLYGATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) REPLYGATE_FUZZ_API_EXAMPLES=$(FUZZ_API_EXAMPLES) \
+	  $(BIN)/pytest --timeout=0 -q tests/unit/mail/test_fuzz_understand.py \
+	  tests/integration/api/test_schemathesis.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -20,6 +20,7 @@ from replygate.web.app import create_app
 from tests.conftest import FixedClock
 from tests.integration.api.conftest import Caller, make_caller, new_request
 from tests.integration.web.conftest import BASE_URL, TestClient
+from tests.support.fuzzing import API_EXAMPLES, LONG_RUN
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # its optional dependencies' import noise
@@ -116,10 +117,10 @@ def _httpx_kwargs(case: Any, headers: dict[str, str]) -> dict[str, Any]:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @schema.parametrize()
 @settings(
-    max_examples=25,
+    max_examples=API_EXAMPLES or 25,
     deadline=None,
     suppress_health_check=list(HealthCheck),
-    derandomize=True,
+    derandomize=not LONG_RUN,  # make test: the same cases each run; make fuzz: new ones
 )
 def test_api_conforms_to_its_openapi_document(
     case: Any, fuzz_client: TestClient, fuzz_admin: Caller

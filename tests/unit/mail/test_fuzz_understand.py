@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.support.fuzzing import MIME_EXAMPLES
 
 from replygate.mail.understanding import understand
 
 SAMPLES = sorted((Path(__file__).parents[2] / "data" / "replies").glob("*.eml"))
 SAMPLE_BYTES = [path.read_bytes() for path in SAMPLES]
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=MIME_EXAMPLES or 300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 HEADERISH = st.lists(
     st.sampled_from(
@@ -68,6 +73,8 @@ def test_mutated_samples(sample: bytes, edits: list[tuple[int, bytes]], cut: int
     _check(bytes(data))
 
 
+# A quadratic regex or parser loop would hang on these; the timeout fails it instead.
+@pytest.mark.timeout(120)
 def test_hostile_large_bodies_are_read_in_bounded_time() -> None:
     bodies = [
         b"Content-Type: text/plain\r\n\r\n" + b"a:\r\n\r\n> q\r\nx\r\n" * 200_000,
@@ -76,6 +83,4 @@ def test_hostile_large_bodies_are_read_in_bounded_time() -> None:
         b"Content-Type: text/html\r\n\r\n" + b"<blockquote><div>" * 50_000 + b"Approved",
     ]
     for body in bodies:
-        started = time.perf_counter()
         _check(b"Subject: Re: [RG-prod-7KQ2M9XW4D] x\r\n" + body)
-        assert time.perf_counter() - started < 10
