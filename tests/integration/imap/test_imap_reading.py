@@ -3,15 +3,10 @@ PostgreSQL). A reply decides its request and is moved away; other mail is left a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
-from sqlalchemy import Engine
-
-from replygate.db import migrate
-from replygate.db.engine import make_engine
-from replygate.db.uow import SqlAlchemyUnitOfWork, session_factory
+from replygate.db.uow import SqlAlchemyUnitOfWork
 from replygate.domain.model import RequestState
 from replygate.services.ingesting import IngestContext
 from replygate.services.reading import DisposalPolicy, read_folder
@@ -25,20 +20,6 @@ UowFactory = Callable[[], SqlAlchemyUnitOfWork]
 APPROVALS = "INBOX.Approvals"
 ARRIVED = '"06-Jan-2026 10:00:00 +0000"'  # after the folder is configured (clock: 5 Jan)
 BEFORE = '"01-Jan-2026 10:00:00 +0000"'
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def make_uow(engine: Engine, clock: FixedClock) -> UowFactory:
-    factory = session_factory(engine)
-    return lambda: SqlAlchemyUnitOfWork(factory, clock)
 
 
 def unrelated(n: int, subject: str) -> bytes:

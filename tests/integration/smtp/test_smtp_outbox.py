@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import email
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email.policy import default
 
-import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 
-from replygate.db import migrate
-from replygate.db.engine import make_engine
 from replygate.db.tables import OutboxRow
-from replygate.db.uow import SqlAlchemyUnitOfWork, session_factory
+from replygate.db.uow import SqlAlchemyUnitOfWork
 from replygate.mail.compose import MailContext
 from replygate.services.requesting import RequestDraft, create_request
 from replygate.services.sending import SendingContext, send_due
@@ -21,20 +18,6 @@ from tests.conftest import FixedClock
 from tests.integration.smtp.conftest import PASSWORD, USER, SmtpServer, StartServer
 
 UowFactory = Callable[[], SqlAlchemyUnitOfWork]
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def make_uow(engine: Engine, clock: FixedClock) -> UowFactory:
-    factory = session_factory(engine)
-    return lambda: SqlAlchemyUnitOfWork(factory, clock)
 
 
 def sender_for(server: SmtpServer, clock: FixedClock, password: str) -> SmtpMailSender:

@@ -1,3 +1,6 @@
+"""Storage for the integration tests: a migrated database (SQLite or PostgreSQL, per the
+parametrised ``database_url``) and units of work on it."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
