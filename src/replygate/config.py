@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         description="The https URL users and Microsoft reach replygate at; "
         "OAuth redirect URIs and links in mail are built from it.",
     )
+    sign_in_application: str | None = Field(
+        default=None,
+        description="Name of the registered OAuth application whose Entra ID app signs people "
+        "in to the console (Sign in with Microsoft; register {PUBLIC_URL}/login/microsoft/callback "
+        "as its redirect URI). Unset: local sign-in only.",
+    )
     instance: str = Field(
         default="default",
         description="Name of this deployment (e.g. prod, dev); part of every reply token.",
@@ -113,6 +119,11 @@ class Settings(BaseSettings):
                 "must be an absolute http(s) URL such as https://replygate.example.com"
             )
         return value.rstrip("/")
+
+    @field_validator("sign_in_application")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return (value.strip() or None) if value is not None else None
 
     @field_validator("database_url")
     @classmethod

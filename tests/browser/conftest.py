@@ -73,8 +73,12 @@ def emu(tmp_path: Path) -> Iterator[RunningEmulator]:
 
 
 @pytest.fixture
-def server(emu: RunningEmulator, tmp_path: Path) -> Iterator[Server]:
-    """What ``replygate serve`` runs (the app with its loops, over TLS), on a free port."""
+def server(
+    emu: RunningEmulator, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Server]:
+    """What ``replygate serve`` runs (the app with its loops, over TLS), on a free port.
+
+    Parametrize it indirectly with a dict for more settings."""
     port = free_port()
     settings = load_settings(
         data_dir=tmp_path / "replygate",
@@ -82,6 +86,7 @@ def server(emu: RunningEmulator, tmp_path: Path) -> Iterator[Server]:
         public_url=f"https://127.0.0.1:{port}",
         port=port,
         ca_bundle=emu.ca_file,
+        **getattr(request, "param", {}),
     )
     container = build(settings)
     migrate.upgrade(container.engine)

@@ -34,6 +34,7 @@ from replygate.web import (
     health,
     mail_health,
     metrics,
+    microsoft_sign_in,
     notifications,
     oauth,
     pages,
@@ -73,6 +74,7 @@ def _include_routers(app: FastAPI) -> None:
     for router in CONSOLE:
         app.include_router(router)
     app.include_router(pages.router)
+    app.include_router(microsoft_sign_in.router)
 
 
 def _api_tags() -> list[dict[str, str]]:

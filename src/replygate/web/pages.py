@@ -33,11 +33,17 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _login_context(request: Request, **values: str) -> dict[str, object]:
+    container: Container = request.state.container
+    # The "Sign in with Microsoft" button, when an OAuth application is named for it.
+    return {**values, "microsoft": container.settings.sign_in_application is not None}
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/") -> Response:
     if current_principal(request) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "login.html", {"next": safe_next(next)})
+    return render(request, "login.html", _login_context(request, next=safe_next(next)))
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -52,7 +58,7 @@ def login(
     address = client_address(request)
 
     def again(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
-        context = {"next": safe_next(next), "username": username, "error": message}
+        context = _login_context(request, next=safe_next(next), username=username, error=message)
         return render(request, "login.html", context, status_code=status, headers=headers)
 
     try:

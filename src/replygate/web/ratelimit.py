@@ -98,6 +98,22 @@ class LoginThrottle:
                 "too many failed sign-ins from your network address", retry_after=address_wait
             )
 
+    def check_address(self, address: str) -> None:
+        """Like ``check`` for a sign-in without a password (Microsoft's): the address only.
+
+        The username's count is about guessing its password; it must not also let whoever
+        guesses lock its owner out of signing in through Microsoft."""
+        with self._lock:
+            wait = self._addresses.retry_after(address, self._clock.now())
+        if wait:
+            raise TooManyAttempts(
+                "too many failed sign-ins from your network address", retry_after=wait
+            )
+
+    def failed_address(self, address: str) -> None:
+        with self._lock:
+            self._addresses.add(address, self._clock.now())
+
     def failed(self, username: str, address: str) -> None:
         now = self._clock.now()
         with self._lock:
