@@ -126,7 +126,7 @@ class TokenProvider:
                     "thumbprint": self.config.credential.thumbprint,
                 }
             )
-            with _msal_failures():
+            with msal_failures():
                 self._app = self._build(credential)
         return self._app
 
@@ -161,7 +161,7 @@ class TokenProvider:
         `flow["auth_uri"]`. `prompt=select_account` always: SSO must not pick an account."""
         self._require(Mode.DELEGATED)
         _check_redirect_uri(redirect_uri)
-        with self._lock, _msal_failures():
+        with self._lock, msal_failures():
             flow: dict[str, Any] = self._msal().initiate_auth_code_flow(
                 self.scopes,
                 redirect_uri=redirect_uri,
@@ -181,7 +181,7 @@ class TokenProvider:
         redirect_uri = str(flow.get("redirect_uri") or "")
         with self._lock:
             before = self._cache.serialize()
-            with _msal_failures():
+            with msal_failures():
                 try:
                     result = self._msal().acquire_token_by_auth_code_flow(
                         dict(flow), dict(callback_params)
@@ -253,7 +253,7 @@ class TokenProvider:
     # --- tokens -------------------------------------------------------------------------
 
     def access_token(self, *, force_refresh: bool = False) -> str:
-        with self._lock, _msal_failures():
+        with self._lock, msal_failures():
             app = self._msal()
             if self.config.mode is Mode.APP_ONLY:
                 if force_refresh:
@@ -306,7 +306,7 @@ def _check_redirect_uri(uri: str) -> None:
 
 
 @contextmanager
-def _msal_failures() -> Iterator[None]:
+def msal_failures() -> Iterator[None]:
     """Network failures and MSAL's own service errors inside MSAL calls -> GraphTransient."""
     try:
         yield

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from replygate.graph.auth import OAuthAppConfig, TokenProvider, _msal_failures
+from replygate.graph.auth import OAuthAppConfig, TokenProvider, msal_failures
 from replygate.graph.errors import CredentialRefused, GraphAuthorizationNeeded, GraphFailure
 from replygate.graph.identity_errors import aadsts_code, classify
 
@@ -60,7 +60,7 @@ class MicrosoftSignIn(TokenProvider):
     ) -> SignedInAccount:
         """Redeem the code (MSAL checks state, PKCE and nonce); the id token's claims."""
         redirect_uri = str(flow.get("redirect_uri") or "")
-        with self._lock, _msal_failures():
+        with self._lock, msal_failures():
             try:
                 result = self._msal().acquire_token_by_auth_code_flow(
                     dict(flow), dict(callback_params)
@@ -72,6 +72,12 @@ class MicrosoftSignIn(TokenProvider):
         if "error" in result:
             raise sign_in_error(result, redirect_uri)
         claims = result.get("id_token_claims") or {}
+        # The token came straight from the token endpoint over TLS; still, an id token for
+        # another application must never sign anyone in here.
+        if str(claims.get("aud") or "") != self.config.client_id:
+            raise GraphAuthorizationNeeded(
+                "Microsoft's answer was issued for another application.", fix=AGAIN
+            )
         return SignedInAccount(
             username=str(claims.get("preferred_username") or ""),
             email=str(claims.get("email") or ""),
@@ -87,7 +93,7 @@ class MicrosoftSignIn(TokenProvider):
         document gives (MSAL's ``authority.tenant``); the discovered ``issuer``
         (``{host}/{tid}/v2.0``) says the same where endpoints keep the domain.
         """
-        with self._lock, _msal_failures():
+        with self._lock, msal_failures():
             authority = self._msal().authority
         if is_tenant_id(str(authority.tenant)):
             return str(authority.tenant)
