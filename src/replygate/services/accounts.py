@@ -111,8 +111,12 @@ def create_user(
     return user
 
 
-def authenticate(uow: AccountsUnitOfWork, *, username: str, password: str) -> User:
-    """The active user with this username and password, or ``InvalidCredentials``."""
+def authenticate(
+    uow: AccountsUnitOfWork, *, username: str, password: str, address: str = ""
+) -> User:
+    """The active user with this username and password, or ``InvalidCredentials``.
+
+    A success is audited (``auth.sign_in``, method ``password``, from ``address``)."""
     refused = InvalidCredentials("the username or password is not right")
     try:
         name = normalise_username(username)
@@ -127,7 +131,9 @@ def authenticate(uow: AccountsUnitOfWork, *, username: str, password: str) -> Us
             raise refused
         if _hasher.check_needs_rehash(stored):
             uow.users.set_password_hash(user.id, _hasher.hash(password))
-            uow.commit()
+        details = {"method": "password", **({"address": address} if address else {})}
+        uow.audit.record(user.username, "auth.sign_in", user.username, details)
+        uow.commit()
     return user
 
 

@@ -63,7 +63,9 @@ def login(
 
     try:
         throttle.check(username, address)
-        user = accounts.authenticate(container.uow(), username=username, password=password)
+        user = accounts.authenticate(
+            container.uow(), username=username, password=password, address=address
+        )
     except TooManyAttempts as error:
         log.warning("sign-in refused for %r from %s: rate limited", username, address)
         message = _sentence(f"{error.message}: {error.fix}.")

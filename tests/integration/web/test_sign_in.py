@@ -32,6 +32,12 @@ def test_sign_in_sets_a_secure_session_cookie_and_shows_the_dashboard(
     assert page.status_code == 200
     assert "<h1>Dashboard</h1>" in page.text
     assert "alice" in page.text
+    with container.uow() as uow:  # who signed in, how and from where is in the audit log
+        signed_in = [
+            (e.actor, dict(e.details)) for e in uow.audit.recent() if e.action == "auth.sign_in"
+        ]
+    assert [(actor, details["method"]) for actor, details in signed_in] == [("alice", "password")]
+    assert signed_in[0][1]["address"]
 
 
 def test_wrong_password_and_unknown_user_get_the_same_answer(
@@ -44,6 +50,8 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(
     assert "The username or password is not right." in wrong.text
     assert wrong.text.replace("alice", "X") == unknown.text.replace("mallory", "X")
     assert client.get("/", follow_redirects=False).status_code == 303
+    with container.uow() as uow:
+        assert [e for e in uow.audit.recent() if e.action == "auth.sign_in"] == []
 
 
 def test_disabled_user_cannot_sign_in_and_loses_open_sessions(
