@@ -30,7 +30,7 @@ from replygate.domain.model import (
     Verdict,
 )
 from replygate.errors import Conflict
-from replygate.services.ports import Clock, LedgerEntry, OutboxItem
+from replygate.services.ports import Clock, FailedMail, LedgerEntry, OutboxItem
 from replygate.services.query_ports import (
     ApproverDelivery,
     RequestFacts,
@@ -349,6 +349,28 @@ class SqlOutboxRepository:
             .values(state="pending", next_attempt_at=self._clock.now(), last_error="")
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def failed_for(self, request_id: str) -> list[FailedMail]:
+        rows = self._session.execute(
+            select(OutboxRow.id, OutboxRow.kind, OutboxRow.last_error)
+            .where(OutboxRow.request_id == request_id.upper(), OutboxRow.state == "failed")
+            .order_by(OutboxRow.id)
+        )
+        return [FailedMail(row_id, kind, error) for row_id, kind, error in rows]
+
+    def retry_failed_for(self, request_id: str, now: datetime) -> list[int]:
+        """Every failed row of the request back in the queue, due ``now``, with its attempts
+        counted afresh (a row that gave up after too many would otherwise fail at the first
+        hiccup); its planned Message-ID and draft stay, so nothing goes out twice."""
+        result = self._session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.request_id == request_id.upper(), OutboxRow.state == "failed")
+            .values(
+                state="pending", next_attempt_at=now, last_error="", attempts=0, claimed_until=None
+            )
+            .returning(OutboxRow.id)
+        )
+        return sorted(result.scalars())
 
     def cancel(self, outbox_id: int) -> bool:
         result = self._session.execute(

@@ -54,6 +54,15 @@ class OutboxItem:
     internet_message_id: str | None = None
 
 
+@dataclass(frozen=True)
+class FailedMail:
+    """An outbox row of a request that failed for good, and why."""
+
+    id: int
+    kind: str
+    error: str
+
+
 @dataclass
 class LedgerEntry:
     """One mail read: what it was, what was understood, which rules hit, what was done."""
@@ -214,6 +223,14 @@ class OutboxRepository(Protocol):
         ...
 
     def mark_failed(self, outbox_id: int, error: str) -> None: ...
+
+    def failed_for(self, request_id: str) -> list[FailedMail]:
+        """The request's rows that failed for good, oldest first."""
+        ...
+
+    def retry_failed_for(self, request_id: str, now: datetime) -> list[int]:
+        """Queue the request's failed rows again, due ``now`` with fresh attempts; their ids."""
+        ...
 
     def mark_skipped(self, outbox_id: int, reason: str) -> None: ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from replygate.bootstrap import Container
 from replygate.domain.model import Channel, Policy, RequestState, Verdict
+from replygate.services import requesting
 from replygate.services.account_ports import Role
 from tests.integration.console.conftest import TestClient, new_request, post_form, signed_in
 
@@ -147,3 +148,65 @@ def test_the_list_filters_by_state(client: TestClient, container: Container) -> 
     assert '<option value="pending" selected>' in page
     assert "Macro" not in page
     assert "No approval requests in state approved" in client.get("/requests?state=approved").text
+
+
+def _fail_request_mail(container: Container, request_id: str) -> int:
+    with container.uow() as uow:
+        (row,) = [r for r in uow.outbox.list() if r.request_id == request_id]
+        uow.outbox.mark_failed(row.id, "Send As missing. Fix: grant Send As")
+        uow.commit()
+        return row.id
+
+
+def test_admins_send_failed_mail_again(client: TestClient, container: Container) -> None:
+    created = new_request(container)
+    row_id = _fail_request_mail(container, created.request.id)
+    page = f"/requests/{created.request.id}"
+    signed_in(client, container, "root", Role.ADMIN)
+    shown = client.get(page).text
+    assert "1 mail could not be sent: Send As missing. Fix: grant Send As." in shown
+    assert "After fixing the cause, send again." in shown
+    assert f'action="/requests/{created.request.id}/resend"' in shown
+    assert "Send again</button>" in shown
+    done = post_form(client, page, f"{page}/resend", {})
+    assert done.status_code == 303
+    assert done.headers["location"] == page
+    shown = client.get(page).text
+    assert "1 mail queued to be sent again." in shown
+    assert "Send again</button>" not in shown
+    with container.uow() as uow:
+        row = uow.outbox.get(row_id)
+        assert row is not None
+        assert (row.state, row.last_error) == ("pending", "")
+        audit = [(e.actor, e.action, e.target) for e in uow.audit.recent()]
+    assert ("root", "outbox.retry", created.request.id) in audit
+    again = post_form(client, page, f"{page}/resend", {})
+    assert again.status_code == 409
+    assert "no mail that could not be sent" in again.text
+
+
+def test_send_again_is_for_admins_of_open_requests(
+    client: TestClient, container: Container
+) -> None:
+    created = new_request(container, created_by="req")
+    row_id = _fail_request_mail(container, created.request.id)
+    page = f"/requests/{created.request.id}"
+    signed_in(client, container, "viewer", Role.VIEWER)
+    assert "Send again" not in client.get(page).text
+    assert post_form(client, page, f"{page}/resend", {}).status_code == 403
+    client.cookies.clear()  # signed out
+    signed_in(client, container, "req", Role.REQUESTER)
+    assert "Send again" not in client.get(page).text
+    assert post_form(client, page, f"{page}/resend", {}).status_code == 403
+    with container.uow() as uow:
+        row = uow.outbox.get(row_id)
+        assert row is not None
+        assert row.state == "failed"
+    # a closed request's mail is not sent again, not even by an admin
+    requesting.cancel_request(container.uow(), container.clock, created.request.id, by="req")
+    client.cookies.clear()  # signed out
+    signed_in(client, container, "root", Role.ADMIN)
+    assert "Send again" not in client.get(page).text
+    refused = post_form(client, page, f"{page}/resend", {})
+    assert refused.status_code == 409
+    assert "already cancelled" in refused.text

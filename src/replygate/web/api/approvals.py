@@ -1,4 +1,4 @@
-"""``/api/v1/approvals``: create, list, get, cancel and wait for approval requests."""
+"""``/api/v1/approvals``: create, list, get, cancel, resend and wait for approval requests."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from replygate.domain.model import InvalidRequest, Policy
 from replygate.errors import Conflict, InvalidInput, NotFound
-from replygate.services import changes, querying, requesting, webhooks
+from replygate.services import changes, querying, requesting, resending, webhooks
 from replygate.services.account_ports import Role, Scope
 from replygate.services.query_ports import RequestFilter
 from replygate.web.api.common import container_of, problems
@@ -21,6 +21,7 @@ from replygate.web.api.schemas import (
     ApprovalList,
     ApprovalRead,
     Cancel,
+    Resent,
     State,
     approval_detail,
     approval_read,
@@ -31,6 +32,7 @@ from replygate.web.auth import Principal, require_scope
 router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
 Reader = Annotated[Principal, Depends(require_scope(Scope.APPROVALS_READ))]
 Writer = Annotated[Principal, Depends(require_scope(Scope.APPROVALS_WRITE))]
+Admin = Annotated[Principal, Depends(require_scope(Scope.SETTINGS_WRITE))]
 RequestId = Annotated[
     str,
     Path(
@@ -194,6 +196,23 @@ def cancel_approval(
     changes.publish(view.request.id)
     view = querying.request_view(container.uow(), view.request.id)
     return approval_read(view, container.settings.instance)
+
+
+@router.post(
+    "/{request_id}/resend",
+    response_model=Resent,
+    summary="Send a pending request's failed mail again",
+    description="After fixing what made its mail fail for good (Send As missing, a recipient "
+    "refused), queue every failed mail of the request again. Needs the settings:write scope "
+    "(admins). 409 when the request is closed or has no failed mail.",
+    responses=problems(401, 403, 404, 409, 422),
+)
+def resend_approval(request: Request, request_id: RequestId, who: Admin) -> dict[str, Any]:
+    container = container_of(request)
+    rid = querying.normalise_id(request_id)
+    count = resending.resend_failed(container.uow(), container.clock, rid, by=who.name)
+    changes.publish(rid)
+    return {"resent": count}
 
 
 def _hub(request: Request) -> WaitHub:

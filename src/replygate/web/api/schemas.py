@@ -62,6 +62,10 @@ class Cancel(BaseModel):
     reason: str = Field("", max_length=500)
 
 
+class Resent(BaseModel):
+    resent: int = Field(ge=1, description="How many failed mails were queued to be sent again.")
+
+
 class DecisionRead(BaseModel):
     approver: str
     verdict: Literal["approve", "reject"]

@@ -1,4 +1,5 @@
-"""Dashboard, the list of approval requests, and one request's page (cancel, approve, reject)."""
+"""Dashboard, the list of approval requests, and one request's page (cancel, approve, reject,
+send failed mail again)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ from fastapi.responses import RedirectResponse, Response
 from replygate.domain.model import ApprovalRequest, Decision, RequestState, Verdict
 from replygate.errors import NotFound
 from replygate.mail.compose import details as render_details
-from replygate.services import changes, deciding, querying, requesting
+from replygate.services import changes, deciding, querying, requesting, resending
 from replygate.services.account_ports import Role
 from replygate.services.query_ports import RequestFilter
 from replygate.web.auth import Principal, client_address
-from replygate.web.console.common import Requester, Viewer, ago, container_of, notify, take_notice
+from replygate.web.console.common import (
+    Admin,
+    Requester,
+    Viewer,
+    ago,
+    container_of,
+    notify,
+    take_notice,
+)
 from replygate.web.health import HealthRegistry
 from replygate.web.templating import render
 
@@ -76,6 +85,12 @@ def request_page(request: Request, request_id: str, who: Viewer) -> Response:
     req = detail.request
     email = who.user.email
     mine = email is not None and req.is_approver(email) and req.decision_of(email) is None
+    # Only admins fix what made mail fail (Send As, the mailbox), so only they send it again.
+    failed = (
+        resending.failed_mail(container.uow(), req.id)
+        if who.role is Role.ADMIN and not req.state.is_closed
+        else []
+    )
     context = {
         "title": req.title,
         "detail": detail,
@@ -88,6 +103,7 @@ def request_page(request: Request, request_id: str, who: Viewer) -> Response:
         and email is not None
         and email.lower() == req.requester
         and not req.policy.allow_self_approval,
+        "failed_mail": failed,
         "now": container.clock.now(),
         "ago": ago,
         "notice": take_notice(request),
@@ -112,6 +128,17 @@ def cancel(
     changes.publish(view.request.id)
     notify(request, "The request was cancelled; its approvers are told by mail.")
     return RedirectResponse(f"/requests/{view.request.id}", status_code=303)
+
+
+@router.post("/requests/{request_id}/resend")
+def resend(request: Request, request_id: str, who: Admin) -> Response:
+    """Queue the request's failed mail again, after the cause was fixed."""
+    container = container_of(request)
+    rid = querying.normalise_id(request_id)
+    count = resending.resend_failed(container.uow(), container.clock, rid, by=who.name)
+    changes.publish(rid)
+    notify(request, f"{count} mail{'s' if count != 1 else ''} queued to be sent again.")
+    return RedirectResponse(f"/requests/{rid}", status_code=303)
 
 
 @router.post("/requests/{request_id}/decide")
