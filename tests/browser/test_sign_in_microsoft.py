@@ -3,16 +3,15 @@ and the Dashboard as the local user whose email the Microsoft account has."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from m365emu.testing import RunningEmulator
 from replygate.services.account_ports import Role
 from replygate.services.accounts import create_user
-from replygate.services.applications import ApplicationInput, register_application
+from replygate.services.applications import register_application
 from tests.browser.conftest import Server, shot
+from tests.support.emulator_app import emulator_application
 
 pytestmark = pytest.mark.browser
 
@@ -21,16 +20,7 @@ pytestmark = pytest.mark.browser
 def test_sign_in_with_microsoft(page: Page, server: Server, emu: RunningEmulator) -> None:
     container = server.container
     emu.app.redirect_uris.append(f"{server.url}/login/microsoft/callback")
-    app = ApplicationInput(
-        name="emulator",
-        tenant=emu.tenant_id,
-        client_id=emu.client_id,
-        cloud="custom",
-        authority_host=emu.base_url,
-        graph_url=emu.base_url,
-        client_secret=emu.client_secret,
-        secret_expires_at=datetime(2099, 1, 1, tzinfo=UTC),
-    )
+    app = emulator_application(emu)
     register_application(container.uow(), container.clock, container.secrets, app, by="test")
     create_user(
         container.uow(),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -13,8 +12,9 @@ from m365emu.testing import RunningEmulator, start_emulator
 from replygate.bootstrap import Container, build
 from replygate.config import load_settings
 from replygate.db import migrate
-from replygate.services.applications import ApplicationInput, register_application
+from replygate.services.applications import register_application
 from replygate.services.configuring import parse_settings, save_settings
+from tests.support.emulator_app import emulator_application
 
 SHARED = "approvals@contoso.test"
 
@@ -46,17 +46,7 @@ def container(emu: RunningEmulator, tmp_path: Path) -> Iterator[Container]:
 
 
 def configure(container: Container, emu: RunningEmulator, *, mode: str, folder: str) -> None:
-    app = ApplicationInput(
-        name="emulator",
-        tenant=emu.tenant_id,
-        client_id=emu.client_id,
-        mode=mode,  # type: ignore[arg-type]
-        cloud="custom",
-        authority_host=emu.base_url,
-        graph_url=emu.base_url,
-        client_secret=emu.client_secret,
-        secret_expires_at=datetime(2099, 1, 1, tzinfo=UTC),
-    )
+    app = emulator_application(emu, mode=mode)
     register_application(container.uow(), container.clock, container.secrets, app, by="test")
     settings = parse_settings(
         {

@@ -45,7 +45,7 @@ from replygate.db.tables import (
 from replygate.graph.client import Budget
 from replygate.graph.connection import connect
 from replygate.graph.sender import Pacing
-from replygate.services.applications import ApplicationInput, update_application
+from replygate.services.applications import update_application
 from replygate.services.configuring import current_settings, parse_settings, save_settings
 from replygate.services.requesting import RequestDraft, create_request
 from replygate.web.credential_health import credential_check
@@ -53,6 +53,7 @@ from replygate.web.mail_health import mail_flow_check
 from replygate.worker.loops import RoundReport, Worker
 from tests.e2e.conftest import SHARED, configure
 from tests.e2e.test_mailflow import authorise, deliver, messages
+from tests.support.emulator_app import emulator_application
 
 APPROVERS = ["alice@contoso.test", "bob@contoso.test"]
 UNRELATED = (
@@ -441,16 +442,8 @@ def test_a_new_secret_saved_on_the_application_is_used_without_a_restart(
         stored = uow.applications.by_name("emulator")
         assert stored is not None
         assert stored.id is not None
-    edit = ApplicationInput(
-        name="emulator",
-        tenant=emu.tenant_id,
-        client_id=emu.client_id,
-        mode="app-only",
-        cloud="custom",
-        authority_host=emu.base_url,
-        graph_url=emu.base_url,
-        client_secret="a-brand-new-secret-value",
-        secret_expires_at=far,
+    edit = emulator_application(
+        emu, mode="app-only", client_secret="a-brand-new-secret-value", expires_at=far
     )
     update_application(
         container.uow(), container.clock, container.secrets, stored.id, edit, by="test"

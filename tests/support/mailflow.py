@@ -19,9 +19,10 @@ from m365emu.testing import RunningEmulator
 from replygate.bootstrap import Container, build
 from replygate.config import load_settings
 from replygate.db import migrate
-from replygate.services.applications import ApplicationInput, register_application
+from replygate.services.applications import register_application
 from replygate.services.configuring import parse_settings, save_settings
 from replygate.services.requesting import Created
+from tests.support.emulator_app import emulator_application
 from tests.support.workers import clean_environment
 
 SHARED = "approvals@contoso.test"
@@ -75,17 +76,7 @@ def make_site(
     container = build(settings)
     migrate.upgrade(container.engine)
     container.verify_secret_key()
-    app = ApplicationInput(
-        name="emulator",
-        tenant=emu.tenant_id,
-        client_id=emu.client_id,
-        mode="app-only",
-        cloud="custom",
-        authority_host=emu.base_url,
-        graph_url=emu.base_url,
-        client_secret=emu.client_secret,
-        secret_expires_at=datetime(2099, 1, 1, tzinfo=UTC),
-    )
+    app = emulator_application(emu, mode="app-only")
     register_application(container.uow(), container.clock, container.secrets, app, by="test")
     mail = parse_settings(
         {

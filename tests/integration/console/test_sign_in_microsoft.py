@@ -9,7 +9,6 @@ the redirect to ``/login/microsoft/finish``, as Chromium does.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,6 +34,7 @@ from replygate.web.app import create_app
 from tests.conftest import FixedClock
 from tests.integration.console.conftest import user
 from tests.integration.web.conftest import BASE_URL, TestClient, csrf_from, sign_in
+from tests.support.emulator_app import emulator_application
 
 CALLBACK = f"{BASE_URL}/login/microsoft/callback"
 OTHER_TENANT = "9d8e7f60-5a4b-4c3d-8e2f-1a0b9c8d7e6f"
@@ -66,16 +66,7 @@ def container(
         ca_bundle=emu.ca_file,
         sign_in_application="emulator",
     )
-    data = ApplicationInput(
-        name="emulator",
-        tenant=emu.tenant_id,
-        client_id=emu.client_id,
-        cloud="custom",
-        authority_host=emu.base_url,
-        graph_url=emu.base_url,
-        client_secret=emu.client_secret,
-        secret_expires_at=datetime(2099, 1, 1, tzinfo=UTC),
-    )
+    data = emulator_application(emu)
     register_application(made.uow(), made.clock, made.secrets, data, by="test")
     yield made
     made.engine.dispose()
