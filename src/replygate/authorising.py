@@ -13,10 +13,8 @@ import json
 from collections.abc import Mapping
 from datetime import timedelta
 
-from sqlalchemy import delete, select
-
 from replygate.bootstrap import Container
-from replygate.db.tables import OAuthFlowRow
+from replygate.db.oauth_flows import keep_flow, take_flow
 from replygate.errors import ConfigurationError, InvalidInput, NotFound, ReplygateError
 from replygate.graph.auth import AuthorizedAccount, TokenProvider
 from replygate.mailflow import app_config, msal_http_client, record_authorisation
@@ -58,17 +56,14 @@ def start(container: Container, app_id: int, *, by: str) -> str:
     flow = tokens.start_authorization(redirect_uri(container))
     now = container.clock.now()
     with container.uow() as uow:
-        uow.session.execute(
-            delete(OAuthFlowRow).where(OAuthFlowRow.created_at < now - FLOW_LIFETIME)
-        )
-        uow.session.add(
-            OAuthFlowRow(
-                state=str(flow["state"]),
-                application_id=app_id,
-                flow_encrypted=container.secrets.encrypt(json.dumps(flow), FLOW_PURPOSE),
-                started_by=by,
-                created_at=now,
-            )
+        keep_flow(
+            uow.session,
+            state=str(flow["state"]),
+            application_id=app_id,
+            flow_encrypted=container.secrets.encrypt(json.dumps(flow), FLOW_PURPOSE),
+            started_by=by,
+            now=now,
+            lifetime=FLOW_LIFETIME,
         )
         uow.audit.record(by, "oauth.authorize_started", str(app_id), {"expected": expected})
         uow.commit()
@@ -80,11 +75,9 @@ def finish(container: Container, params: Mapping[str, str]) -> AuthorizedAccount
     state = params.get("state", "")
     now = container.clock.now()
     with container.uow() as uow:
-        row = uow.session.scalar(select(OAuthFlowRow).where(OAuthFlowRow.state == state))
-        if row is not None:
-            uow.session.delete(row)  # single use, whatever happens next
-            uow.commit()
-    if row is None or row.created_at < now - FLOW_LIFETIME:
+        row = take_flow(uow.session, state, now=now, lifetime=FLOW_LIFETIME)
+        uow.commit()
+    if row is None:
         raise InvalidInput(
             "this sign-in answer does not match an Authorize in progress (expired or used)",
             fix="press Authorize again",

@@ -17,9 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from sqlalchemy import delete, select
-
 from replygate.bootstrap import Container
+from replygate.db.oauth_flows import keep_flow, take_flow
 from replygate.db.tables import OAuthFlowRow
 from replygate.errors import ConfigurationError, NotFound, UserError
 from replygate.graph.clouds import Mode
@@ -93,18 +92,16 @@ def start(container: Container, *, next_url: str) -> Started:
         flow = client.start_authorization(redirect_uri(container))
     payload = json.dumps({"flow": flow, "next": next_url})
     now = container.clock.now()
+    assert app.id is not None  # configured_application returns stored applications
     with container.uow() as uow:
-        uow.session.execute(
-            delete(OAuthFlowRow).where(OAuthFlowRow.created_at < now - FLOW_LIFETIME)
-        )
-        uow.session.add(
-            OAuthFlowRow(
-                state=str(flow["state"]),
-                application_id=app.id,
-                flow_encrypted=container.secrets.encrypt(payload, FLOW_PURPOSE),
-                started_by=STARTED_BY,
-                created_at=now,
-            )
+        keep_flow(
+            uow.session,
+            state=str(flow["state"]),
+            application_id=app.id,
+            flow_encrypted=container.secrets.encrypt(payload, FLOW_PURPOSE),
+            started_by=STARTED_BY,
+            now=now,
+            lifetime=FLOW_LIFETIME,
         )
         uow.commit()
     return Started(str(flow["auth_uri"]), str(flow["state"]))
@@ -121,15 +118,9 @@ def _take_flow(container: Container, state: str, expected_state: str | None) -> 
         raise stale
     now = container.clock.now()
     with container.uow() as uow:
-        row = uow.session.scalar(
-            select(OAuthFlowRow).where(
-                OAuthFlowRow.state == state, OAuthFlowRow.started_by == STARTED_BY
-            )
-        )
-        if row is not None:
-            uow.session.delete(row)  # single use, whatever happens next
-            uow.commit()
-    if row is None or row.created_at < now - FLOW_LIFETIME:
+        row = take_flow(uow.session, state, now=now, lifetime=FLOW_LIFETIME, started_by=STARTED_BY)
+        uow.commit()
+    if row is None:
         raise stale
     return row
 
