@@ -93,7 +93,7 @@ def start(request: Request, next: str = "/") -> Response:
         return RedirectResponse(target, status_code=303)
     throttle: LoginThrottle = request.state.throttle
     try:
-        throttle.check_address(client_address(request))
+        throttle.start_without_password(client_address(request))
         started = signing_in.start(container, next_url=target)
     except TooManyAttempts as error:
         return _problem(request, error, 429, {"Retry-After": str(error.retry_after)})

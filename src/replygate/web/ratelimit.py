@@ -76,11 +76,15 @@ class LoginThrottle:
         *,
         per_username: int = 5,
         per_address: int = 20,
+        starts_per_address: int = 30,
         window: timedelta = timedelta(minutes=15),
     ) -> None:
         self._clock = clock
         self._users = _Window(per_username, window)
         self._addresses = _Window(per_address, window)
+        # Each started Microsoft sign-in stores a flow and asks Microsoft's discovery: an
+        # anonymous loop of starts is capped per address, successful or not.
+        self._starts = _Window(starts_per_address, window)
         self._lock = threading.Lock()  # sign-in runs in the thread pool
 
     def check(self, username: str, address: str) -> None:
@@ -108,6 +112,19 @@ class LoginThrottle:
         if wait:
             raise TooManyAttempts(
                 "too many failed sign-ins from your network address", retry_after=wait
+            )
+
+    def start_without_password(self, address: str) -> None:
+        """``check_address``, then count one started sign-in; raise past the cap."""
+        self.check_address(address)
+        now = self._clock.now()
+        with self._lock:
+            wait = self._starts.retry_after(address, now)
+            if not wait:
+                self._starts.add(address, now)
+        if wait:
+            raise TooManyAttempts(
+                "too many sign-ins started from your network address", retry_after=wait
             )
 
     def failed_address(self, address: str) -> None:

@@ -74,3 +74,16 @@ def test_throttle_memory_is_bounded(clock: FixedClock, monkeypatch: pytest.Monke
         throttle.failed(f"user{number}", f"10.0.0.{number}")
     assert len(throttle._users._failures) == 10
     assert "user49" in throttle._users._failures
+
+
+def test_started_sign_ins_without_a_password_are_capped_per_address(clock: FixedClock) -> None:
+    throttle = LoginThrottle(clock, starts_per_address=3, window=timedelta(minutes=10))
+    for _ in range(3):
+        throttle.start_without_password("10.0.0.1")
+    with pytest.raises(TooManyAttempts, match="started") as raised:
+        throttle.start_without_password("10.0.0.1")
+    assert raised.value.retry_after == 10 * 60
+    throttle.start_without_password("10.0.0.2")  # another address has its own count
+    throttle.check("alice", "10.0.0.1")  # starts are not failed password sign-ins
+    clock.advance(minutes=10)
+    throttle.start_without_password("10.0.0.1")
