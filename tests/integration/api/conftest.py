@@ -2,53 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
-from fastapi import FastAPI
 
-from replygate.bootstrap import Container, build
-from replygate.config import load_settings
-from replygate.db import migrate
+from replygate.bootstrap import Container
 from replygate.services import accounts
 from replygate.services.account_ports import Role, Scope
-from replygate.web.app import create_app
-from tests.conftest import FixedClock
-from tests.integration.web.conftest import BASE_URL, TestClient
 
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(autouse=True)
-def quick_password_hashes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
-    accounts._dummy_hash.cache_clear()
-    yield
-    accounts._dummy_hash.cache_clear()
-
-
 @pytest.fixture
-def container(database_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Container]:
-    settings = load_settings(data_dir=tmp_path, database_url=database_url, instance="test")
-    container = build(settings, clock=clock)
-    migrate.upgrade(container.engine)
-    yield container
-    container.engine.dispose()
-
-
-@pytest.fixture
-def app(container: Container) -> FastAPI:
-    return create_app(container, workers=False)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as client:
-        yield client
+def app_settings() -> dict[str, Any]:
+    return {"instance": "test"}
 
 
 @dataclass(frozen=True)

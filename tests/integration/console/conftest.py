@@ -1,62 +1,23 @@
 """Console pages driven in-process over https://testserver, on SQLite and PostgreSQL.
 
-The web foundation's fixtures (container with a fixed clock, app, client) are reused;
+The integration tests' web fixtures (container with a fixed clock, app, client) are used;
 helpers here add what console tests need: signed-in clients per role, settings, requests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import httpx
-import pytest
-from argon2 import PasswordHasher
-from fastapi import FastAPI
 
-from replygate.bootstrap import Container, build
-from replygate.config import load_settings
-from replygate.db import migrate
+from replygate.bootstrap import Container
 from replygate.domain.model import Policy
 from replygate.services import accounts
 from replygate.services.account_ports import Role, User
 from replygate.services.applications import ApplicationInput, register_application
 from replygate.services.configuring import parse_settings, save_settings
 from replygate.services.requesting import Created, RequestDraft, create_request
-from replygate.web.app import create_app
-from tests.conftest import FixedClock
-from tests.integration.web.conftest import BASE_URL, PASSWORD, TestClient, csrf_from, sign_in
-
-
-@pytest.fixture(autouse=True)
-def quick_password_hashes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Cheap argon2 parameters, as in the web foundation's tests (same algorithm)."""
-    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
-    accounts._dummy_hash.cache_clear()
-    yield
-    accounts._dummy_hash.cache_clear()
-
-
-@pytest.fixture
-def container(database_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Container]:
-    settings = load_settings(data_dir=tmp_path, database_url=database_url)
-    made = build(settings, clock=clock)
-    migrate.upgrade(made.engine)
-    yield made
-    made.engine.dispose()
-
-
-@pytest.fixture
-def app(container: Container) -> FastAPI:
-    return create_app(container, workers=False)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as made:
-        yield made
-
+from tests.integration.web.conftest import PASSWORD, TestClient, csrf_from, sign_in
 
 TENANT = "4c2a5e1b-9d3f-4e7a-8b6c-1f0e2d3c4b5a"
 CLIENT_ID = "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"

@@ -3,36 +3,24 @@
 from __future__ import annotations
 
 import re
-import warnings
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel
-from starlette.exceptions import StarletteDeprecationWarning
 
-from replygate.bootstrap import Container, build
-from replygate.config import load_settings
-from replygate.db import migrate
+from replygate.bootstrap import Container
 from replygate.errors import NotFound, StorageFailure
 from replygate.services import accounts
 from replygate.services.account_ports import Role, Scope, User
 from replygate.web.app import create_app
 from replygate.web.auth import Principal, require_role, require_scope
 from replygate.web.csrf import csrf_exempt
-from tests.conftest import FixedClock
-
-with warnings.catch_warnings():
-    # Starlette asks for the httpx2 fork; plain httpx is what this project installs.
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from starlette.testclient import TestClient as TestClient
+from tests.support.webapp import BASE_URL as BASE_URL
+from tests.support.webapp import TestClient as TestClient
 
 PASSWORD = "correct horse battery staple"
-BASE_URL = "https://testserver"
 
 
 class Echo(BaseModel):
@@ -77,36 +65,11 @@ def probe_router() -> APIRouter:
     return router
 
 
-@pytest.fixture(autouse=True)
-def quick_password_hashes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """argon2's production cost (64 MiB, 3 passes) makes each hash ~0.4 s here; the
-    algorithm is the same with cheap parameters. The e2e test runs the real cost."""
-    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
-    accounts._dummy_hash.cache_clear()
-    yield
-    accounts._dummy_hash.cache_clear()
-
-
-@pytest.fixture
-def container(database_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Container]:
-    settings = load_settings(data_dir=tmp_path, database_url=database_url)
-    container = build(settings, clock=clock)
-    migrate.upgrade(container.engine)
-    yield container
-    container.engine.dispose()
-
-
 @pytest.fixture
 def app(container: Container) -> FastAPI:
     app = create_app(container, workers=False)
     app.include_router(probe_router())
     return app
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as client:
-        yield client
 
 
 def add_user(container: Container, username: str, role: Role = Role.ADMIN) -> User:

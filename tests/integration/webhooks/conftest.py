@@ -6,18 +6,9 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from typing import Any
 
 import pytest
-from fastapi import FastAPI
-
-from replygate.bootstrap import Container, build
-from replygate.config import load_settings
-from replygate.db import migrate
-from replygate.web.app import create_app
-from tests.conftest import FixedClock
-from tests.integration.api.conftest import quick_password_hashes  # noqa: F401 - autouse
-from tests.integration.web.conftest import BASE_URL, TestClient
 
 
 @dataclass
@@ -65,27 +56,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def container(database_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Container]:
+def app_settings() -> dict[str, Any]:
     # The receiver listens on loopback, which webhooks refuse by default: allowed here,
     # explicitly, as an operator would allow an internal network.
-    settings = load_settings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        instance="test",
-        webhook_allow_networks=["127.0.0.1/32"],
-    )
-    container = build(settings, clock=clock)
-    migrate.upgrade(container.engine)
-    yield container
-    container.engine.dispose()
-
-
-@pytest.fixture
-def app(container: Container) -> FastAPI:
-    return create_app(container, workers=False)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as client:
-        yield client
+    return {"instance": "test", "webhook_allow_networks": ["127.0.0.1/32"]}
