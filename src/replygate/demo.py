@@ -41,6 +41,7 @@ SHARED = "approvals@contoso.test"
 SERVICE_ACCOUNT = "svc-replygate@contoso.test"
 REPLY_FOLDER = "Inbox/Approvals"
 APPROVERS = ("alice@contoso.test", "bob@contoso.test", "carol@contoso.test")
+DEMO_APPLICATION = "Contoso (emulator)"
 
 
 @dataclass
@@ -90,7 +91,7 @@ def _configure(container: Container, emulator: RunningEmulator) -> None:
         clock,
         box,
         ApplicationInput(
-            name="Contoso (emulator)",
+            name=DEMO_APPLICATION,
             tenant=emulator.tenant_id,
             client_id=emulator.client_id,
             mode="delegated",
@@ -105,7 +106,7 @@ def _configure(container: Container, emulator: RunningEmulator) -> None:
     settings = parse_settings(
         {
             "smtp_user": SERVICE_ACCOUNT,
-            "smtp_oauth_application": "Contoso (emulator)",
+            "smtp_oauth_application": DEMO_APPLICATION,
             "smtp_from_address": SHARED,
             "email_reply_folder": REPLY_FOLDER,
             "polling_interval_seconds": 5,
@@ -172,6 +173,7 @@ def running_demo(port: int, emulator_port: int, data_dir: Path | None = None) ->
             public_url=f"https://127.0.0.1:{port}",
             port=port,
             ca_bundle=emulator.ca_file,
+            sign_in_application=DEMO_APPLICATION,  # the approvers sign in with "Microsoft"
         )
         # The demo runs the loops on SQLite: refuse plainly if a process already does here.
         lock = hold_worker_lock(settings)
@@ -188,6 +190,15 @@ def running_demo(port: int, emulator_port: int, data_dir: Path | None = None) ->
             email="admin@contoso.test",
             actor="demo",
         )
+        for approver in APPROVERS:  # viewers: they may approve their requests on the web
+            create_user(
+                container.uow(),
+                username=approver.partition("@")[0],
+                password=secrets.token_urlsafe(24),  # never used: they sign in with Microsoft
+                role=Role.VIEWER,
+                email=approver,
+                actor="demo",
+            )
         request_ids = _sample_requests(container, instance)
         tls = tls_files(settings)
         config = uvicorn.Config(
