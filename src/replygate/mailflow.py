@@ -38,6 +38,9 @@ class Mailflow:
     container: Container
     smtp: MailSender | None = None  # basic/none SMTP auth: sends instead of Graph
     imap: ImapReplyMailbox | None = None  # basic IMAP auth: reads instead of Graph
+    # The sign-in state this connection last wrote: read rounds repeat it, the database
+    # need not hear it again (a new authorisation opens a new connection).
+    _sign_in_state: tuple[str, str] | None = None
 
     @property
     def graph(self) -> GraphConnection:
@@ -84,14 +87,16 @@ class Mailflow:
         the console show. ``problem`` is why it must be renewed; None when it worked."""
         if self.application is None or self.application.id is None:
             return
-        state = "ok" if problem is None else SIGN_IN_NEEDED
+        wanted = ("ok" if problem is None else SIGN_IN_NEEDED, problem or "")
+        if wanted == self._sign_in_state:
+            return
         with self.container.uow() as uow:
             row = uow.token_caches.for_application(self.application.id)
-            if row is None or (row.state, row.last_error) == (state, problem or ""):
-                return
-            row.state, row.last_error = state, problem or ""
-            row.updated_at = self.container.clock.now()
-            uow.commit()
+            if row is not None and (row.state, row.last_error) != wanted:
+                row.state, row.last_error = wanted
+                row.updated_at = self.container.clock.now()
+                uow.commit()
+        self._sign_in_state = wanted
 
     def close(self) -> None:
         if self.connection is not None:

@@ -33,7 +33,6 @@ FLOW_LIFETIME = timedelta(minutes=15)
 FLOW_PURPOSE = "microsoft sign-in flow"
 # started_by of our rows: not a valid username, so never an admin's Authorize row.
 STARTED_BY = "(sign in with microsoft)"
-_ANY_TENANT = ("common", "organizations", "consumers")
 
 
 class SignInExpired(UserError):
@@ -126,8 +125,8 @@ def _take_flow(container: Container, state: str, expected_state: str | None) -> 
 
 
 def _check_tenant(client: MicrosoftSignIn, app: OAuthApplication, tid: str, who: str) -> None:
-    if app.tenant.lower() in _ANY_TENANT:
-        return
+    # Registered applications always name one tenant (services.applications refuses
+    # common/organizations/consumers), so there is always a tenant to check against.
     expected = app.tenant if is_tenant_id(app.tenant) else client.tenant_id()
     if not expected:
         raise ConfigurationError(

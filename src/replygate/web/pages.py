@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from replygate import signing_in
 from replygate.services import accounts
 from replygate.web.auth import client_address, current_principal
 from replygate.web.auth import sign_in as start_session
@@ -36,7 +37,7 @@ def _sentence(text: str) -> str:
 def _login_context(request: Request, **values: str) -> dict[str, object]:
     container: Container = request.state.container
     # The "Sign in with Microsoft" button, when an OAuth application is named for it.
-    return {**values, "microsoft": container.settings.sign_in_application is not None}
+    return {**values, "microsoft": signing_in.enabled(container)}
 
 
 @router.get("/login", response_class=HTMLResponse)
