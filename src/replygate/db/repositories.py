@@ -225,6 +225,17 @@ def _decision_row(request_id: str, decision: Decision) -> DecisionRow:
     )
 
 
+# A failed row sent again: its attempts counted afresh (a row that gave up after too many
+# would otherwise fail at its first hiccup); its planned Message-ID and draft stay, so
+# nothing goes out twice.
+_REQUEUED: dict[str, Any] = {
+    "state": "pending",
+    "last_error": "",
+    "attempts": 0,
+    "claimed_until": None,
+}
+
+
 class SqlOutboxRepository:
     """Work to send after commit. Claiming is a conditional update, safe across replicas."""
 
@@ -346,7 +357,7 @@ class SqlOutboxRepository:
         result = self._session.execute(
             update(OutboxRow)
             .where(OutboxRow.id == outbox_id, OutboxRow.state == "failed")
-            .values(state="pending", next_attempt_at=self._clock.now(), last_error="")
+            .values(next_attempt_at=self._clock.now(), **_REQUEUED)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -359,15 +370,11 @@ class SqlOutboxRepository:
         return [FailedMail(row_id, kind, error) for row_id, kind, error in rows]
 
     def retry_failed_for(self, request_id: str, now: datetime) -> list[int]:
-        """Every failed row of the request back in the queue, due ``now``, with its attempts
-        counted afresh (a row that gave up after too many would otherwise fail at the first
-        hiccup); its planned Message-ID and draft stay, so nothing goes out twice."""
+        """Every failed row of the request back in the queue, due ``now`` (see _REQUEUED)."""
         result = self._session.execute(
             update(OutboxRow)
             .where(OutboxRow.request_id == request_id.upper(), OutboxRow.state == "failed")
-            .values(
-                state="pending", next_attempt_at=now, last_error="", attempts=0, claimed_until=None
-            )
+            .values(next_attempt_at=now, **_REQUEUED)
             .returning(OutboxRow.id)
         )
         return sorted(result.scalars())

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
+from replygate.db.tables import OutboxRow
 from replygate.db.uow import SqlAlchemyUnitOfWork
 from replygate.errors import TransportFailure, UserError
 from replygate.mail.compose import MailContext
@@ -23,7 +25,7 @@ from replygate.services.mail_ports import (
     SendResult,
 )
 from replygate.services.requesting import RequestDraft, cancel_request, create_request
-from replygate.services.sending import PACE_WAIT, SendingContext, send_due
+from replygate.services.sending import MAX_ATTEMPTS, PACE_WAIT, SendingContext, send_due
 from tests.conftest import FixedClock
 
 UowFactory = Callable[[], SqlAlchemyUnitOfWork]
@@ -189,6 +191,25 @@ def test_permanent_error_fails_once_with_its_reason(
         assert "Send As is not granted" in row.last_error
         assert uow.outbox.retry(row.id)
         uow.commit()
+    assert len(send_due(make_uow, ctx).sent) == 1
+
+
+def test_a_row_that_gave_up_and_is_retried_gets_its_attempts_again(
+    make_uow: UowFactory, clock: FixedClock, sender: ScriptedSender, ctx: SendingContext
+) -> None:
+    new_request(make_uow, clock)
+    with make_uow() as uow:
+        row = uow.outbox.list()[0]
+        uow.session.execute(
+            update(OutboxRow).where(OutboxRow.id == row.id).values(attempts=MAX_ATTEMPTS)
+        )
+        uow.outbox.mark_failed(row.id, f"gave up after {MAX_ATTEMPTS} attempts")
+        assert uow.outbox.retry(row.id)  # the operator fixed the cause
+        uow.commit()
+    sender.fail_next = [Throttled()]  # one hiccup must not fail it for good again
+    report = send_due(make_uow, ctx)
+    assert (report.failed, len(report.retrying)) == ([], 1)
+    clock.advance(minutes=5)
     assert len(send_due(make_uow, ctx).sent) == 1
 
 
