@@ -65,9 +65,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'replygate.db'}"
         return
-    admin: Engine = request.getfixturevalue("postgres_admin")
-    name = _create_postgres_database(admin)
+    yield request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: Engine) -> Iterator[str]:
+    """An empty PostgreSQL database of its own, dropped afterwards (tests that need
+    PostgreSQL only, such as several worker processes on one database)."""
+    name = _create_postgres_database(postgres_admin)
     try:
         yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        _drop_postgres_database(admin, name)
+        _drop_postgres_database(postgres_admin, name)

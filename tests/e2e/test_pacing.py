@@ -16,14 +16,14 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 
 from m365emu.delivery import MailService
 from m365emu.testing import RunningEmulator
@@ -35,7 +35,6 @@ from replygate.graph.connection import connect
 from replygate.graph.sender import Pacing
 from replygate.services.requesting import Created, RequestDraft, create_request
 from replygate.worker.loops import Worker
-from tests.conftest import POSTGRES_ADMIN_URL, _create_postgres_database, _drop_postgres_database
 from tests.support.mailflow import INSTANCE, Site, make_site
 from tests.support.proof import check_sent_exactly_once
 from tests.support.workers import WorkerPool, wait_for
@@ -58,15 +57,6 @@ def arrivals(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
     monkeypatch.setattr(MailService, "send_draft", send_draft)
     return seen
-
-
-@pytest.fixture
-def postgres_url(postgres_admin: Engine) -> Iterator[str]:
-    name = _create_postgres_database(postgres_admin)
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        _drop_postgres_database(postgres_admin, name)
 
 
 def most_in_a_window(times: list[float], seconds: float) -> int:

@@ -27,13 +27,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine
 
 from m365emu.testing import RunningEmulator, start_emulator
 from replygate.db import leases
 from replygate.domain.model import Policy, PolicyKind, RequestState
 from replygate.services.requesting import Created, RequestDraft, create_request
-from tests.conftest import POSTGRES_ADMIN_URL, _create_postgres_database, _drop_postgres_database
 from tests.support.mailflow import (
     APPROVERS,
     INSTANCE,
@@ -69,15 +67,6 @@ ENV = {"RG_TEST_FAST": "1", "RG_TEST_CLAIM_SECONDS": "15", "RG_TEST_INTERVAL": "
 def emu(tmp_path: Path) -> Iterator[RunningEmulator]:
     with start_emulator(tenant_with_five_approvers(), workdir=tmp_path / "emu") as running:
         yield running
-
-
-@pytest.fixture
-def postgres_url(postgres_admin: Engine) -> Iterator[str]:
-    name = _create_postgres_database(postgres_admin)
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        _drop_postgres_database(postgres_admin, name)
 
 
 @pytest.fixture
