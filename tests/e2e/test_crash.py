@@ -22,6 +22,7 @@ from m365emu.testing import RunningEmulator
 from replygate.db.tables import InboundLedgerRow, MailFolderRow, OutboxRow
 from replygate.domain.model import RequestState
 from replygate.services.requesting import Created, RequestDraft, create_request
+from tests.support.hooked_worker import POINTS
 from tests.support.mailflow import (
     INSTANCE,
     SHARED,
@@ -135,17 +136,7 @@ def site(emu: RunningEmulator, tmp_path: Path) -> Iterator[Site]:
     made.container.engine.dispose()
 
 
-@pytest.mark.parametrize(
-    "point",
-    [
-        "after_draft",
-        "before_send",
-        "after_send",
-        "before_dispose",
-        "after_dispose",
-        "before_cursor",
-    ],
-)
+@pytest.mark.parametrize("point", POINTS)  # every crash point the hooked worker has
 def test_killed_worker_restarts_without_doing_anything_twice(
     site: Site, emu: RunningEmulator, control: httpx.Client, tmp_path: Path, point: str
 ) -> None:
